@@ -1,0 +1,1 @@
+"""matd.cli: the command line, a thin translator over matd.core."""

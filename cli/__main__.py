@@ -1,0 +1,3 @@
+from matd.cli.main import main
+
+main()

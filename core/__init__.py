@@ -1,0 +1,1 @@
+"""matd.core: the mathematics of matd. No I/O, no terminal output."""

@@ -1,0 +1,46 @@
+"""Errors raised by matd's core and grammar; the CLI renders them.
+
+A ``MatdError`` carries a message, the source span it is about (or None), an
+optional second span (the other side of a conflict) and a hint.
+
+>>> e = MatdError("unknown function 'fo'", hint="did you mean 'tr'?")
+>>> str(e)
+"unknown function 'fo'"
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Character offsets [start, end) into a program's source text."""
+
+    start: int
+    end: int
+
+    def cover(self, other: "Span | None") -> "Span":
+        if other is None:
+            return self
+        return Span(min(self.start, other.start), max(self.end, other.end))
+
+
+class MatdError(Exception):
+    """A user-facing error: syntax, shape or input.  Exit status 2."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 other: Span | None = None, other_label: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.other = other
+        self.other_label = other_label
+
+
+class ShapeError(MatdError):
+    """A shape conflict; ``span`` and ``other`` are the two sides."""
+
+
+class MatdSyntaxError(MatdError):
+    """The text does not parse."""

@@ -1,0 +1,248 @@
+"""Printers: IR -> matd text (re-parses to the same IR), unicode, LaTeX.
+
+All three walk the same printing columns of the primitive table; only the
+spellings differ.  ``names`` maps nodes to names (definitions, shared
+subexpressions) that are printed instead of the node.
+
+>>> from matd.grammar.parse import parse_program
+>>> f = parse_program("A: m x n; X: m x p; B: p x n; tr(A^T X B)").result
+>>> to_matd(f), to_unicode(f), to_latex(f)
+('tr(A^T X B)', 'tr(Aᵀ X B)', '\\\\operatorname{tr}\\\\left(A^{\\\\top}\\\\,X\\\\,B\\\\right)')
+"""
+from __future__ import annotations
+
+import re
+
+from matd.core.expr import Node
+from matd.core.primitives import (ATOM, POSTFIX, PRIMS, PROD, SUM, UNARY, Call, Infix, Leaf,
+                                  Postfix, Prefix, Wrap)
+from matd.core.shapes import Dim
+
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+FORMATS = ("matd", "unicode", "latex")
+
+
+def _num(v, fmt: str) -> str:
+    if isinstance(v, float):
+        text = repr(v)
+        if text.endswith(".0") and abs(v) < 1e15:
+            text = text[:-2] + ".0"
+    else:
+        text = str(v)
+    if fmt == "latex" and "e" in text:
+        mant, ex = text.split("e")
+        return rf"{mant}\cdot 10^{{{int(ex)}}}"
+    return text
+
+
+def _latex_name(name: str) -> str:
+    m = re.fullmatch(r"([A-Za-z]+)_?([0-9]+)", name)
+    base, sub = (m.group(1), m.group(2)) if m else (name, None)
+    base = base.replace("_", r"\_")
+    if len(base) > 1:
+        base = rf"\mathrm{{{base}}}"
+    return f"{base}_{{{sub}}}" if sub else base
+
+
+def _dim_text(d: Dim) -> str | None:
+    """A dim as a size argument (``n``, ``3``), or None when it has no such spelling."""
+    if d.is_const:
+        return str(d.coef)
+    if d.coef == 1 and len(d.factors) == 1:
+        return d.factors[0]
+    return None
+
+
+class _Printer:
+    def __init__(self, fmt: str, names: dict | None):
+        self.fmt = fmt
+        self.names = names or {}
+        self.memo: dict[int, tuple[str, int]] = {}
+
+    def spec(self, node: Node):
+        show = PRIMS[node.op].show
+        return show[self.fmt] if isinstance(show, dict) else show
+
+    def wrap(self, node: Node, need: int) -> str:
+        text, prec = self.go(node)
+        if prec < need:
+            return r"\left(" + text + r"\right)" if self.fmt == "latex" else f"({text})"
+        return text
+
+    def go(self, node: Node, top: bool = False) -> tuple[str, int]:
+        if not top and node in self.names:
+            name = self.names[node]
+            return (_latex_name(name) if self.fmt == "latex" else name), ATOM
+        key = id(node)
+        if key not in self.memo:
+            self.memo[key] = self.render(node)
+        return self.memo[key]
+
+    # -- leaves ---------------------------------------------------------------
+    def leaf(self, node: Node) -> tuple[str, int]:
+        op, fmt = node.op, self.fmt
+        if op == "var":
+            return (_latex_name(node.name) if fmt == "latex" else node.name), ATOM
+        if op == "const":
+            v = node.params[0]
+            return _num(v, fmt), (UNARY if v < 0 else ATOM)
+        if op == "dim":
+            d = node.params[0]
+            return (str(d) if fmt != "latex" else _latex_name(str(d))), ATOM
+        if op == "eye":
+            n = _dim_text(node.shape[0])
+            if fmt == "matd":
+                return (f"eye({n})" if n else "I"), ATOM
+            return "I", ATOM
+        if op in ("ones", "zeros"):
+            r, c = node.shape
+            dims = [_dim_text(r)] + ([] if c.is_one and op == "ones" else [_dim_text(c)])
+            if fmt == "latex":
+                sym = r"\mathbf{1}" if op == "ones" else r"\mathbf{0}"
+                return f"{sym}_{{{','.join(str(x) for x in dims)}}}", ATOM
+            return f"{op}({', '.join(str(x) for x in dims)})", ATOM
+        if op == "broadcast":
+            return self.go(node.args[0])
+        if op == "ufunc":
+            name = node.params[0].name
+            inner = self.go(node.args[0])[0]
+            if fmt == "latex":
+                return (r"\operatorname{" + name.replace("_", r"\_") + r"}\left(" + inner
+                        + r"\right)"), ATOM
+            return f"{name}({inner})", ATOM
+        raise AssertionError(f"no printer for leaf {op}")  # pragma: no cover
+
+    # -- everything else ------------------------------------------------------
+    def render(self, node: Node) -> tuple[str, int]:
+        spec, fmt = self.spec(node), self.fmt
+        op = node.op
+        if isinstance(spec, Leaf):
+            return self.leaf(node)
+        if op == "transpose" and node.args[0].op == "inv":
+            base = self.wrap(node.args[0].args[0], POSTFIX)
+            return base + {"matd": "^-T", "unicode": "⁻ᵀ", "latex": r"^{-\top}"}[fmt], POSTFIX
+        if op == "mpow":
+            base = self.wrap(node.args[0], POSTFIX)
+            k = node.params[0]
+            return base + {"matd": f"^{k}", "unicode": str(k).translate(_SUP),
+                           "latex": f"^{{{k}}}"}[fmt], POSTFIX
+        if op == "epow":
+            return self.power(node)
+        if op == "add":
+            return self.add(node)
+        if op == "div" and fmt == "latex":
+            a, b = (self.go(x)[0] for x in node.args)
+            return rf"\frac{{{a}}}{{{b}}}", ATOM
+        if isinstance(spec, Infix):
+            return self.infix(node, spec)
+        if isinstance(spec, Prefix):
+            return spec.text + self.wrap(node.args[0], UNARY), UNARY
+        if isinstance(spec, Postfix):
+            text = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[fmt]
+            return self.wrap(node.args[0], POSTFIX) + text, POSTFIX
+        if isinstance(spec, Wrap):
+            inner = ", ".join(self.go(a)[0] for a in node.args)
+            return spec.open + inner + spec.close, ATOM
+        assert isinstance(spec, Call)
+        inner = ", ".join(self.go(a)[0] for a in node.args)
+        if fmt == "latex":
+            name = spec.latex or r"\operatorname{" + spec.name.replace("_", r"\_") + "}"
+            return rf"{name}\left({inner}\right)", ATOM
+        name = spec.uni if fmt == "unicode" and spec.uni else spec.name
+        return f"{name}({inner})", ATOM
+
+    def infix(self, node: Node, spec: Infix) -> tuple[str, int]:
+        a, b = node.args
+        sym = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[self.fmt]
+        juxt = sym in (" ", r"\,")
+        left = self.wrap(a, spec.prec)
+        # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
+        right = self.wrap(b, POSTFIX if juxt else spec.prec + 1)
+        if juxt:
+            return f"{left}{sym}{right}", spec.prec
+        return f"{left} {sym} {right}", spec.prec
+
+    def add(self, node: Node) -> tuple[str, int]:
+        a, b = node.args
+        left = self.wrap(a, SUM)
+        minus = {"matd": "-", "unicode": "−", "latex": "-"}[self.fmt]
+        if b.op == "neg" and b not in self.names:
+            return f"{left} {minus} {self.wrap(b.args[0], PROD)}", SUM
+        return f"{left} + {self.wrap(b, PROD)}", SUM
+
+    def power(self, node: Node) -> tuple[str, int]:
+        base, ex = node.args
+        scalar = base.shape[0].is_one and base.shape[1].is_one
+        fmt = self.fmt
+        if ex.op == "const":
+            e = _num(ex.params[0], "matd")
+            simple = True
+        elif ex.op in ("var", "dim") and str(ex.params[0]) != "T" or ex in self.names:
+            e, simple = self.go(ex)[0], True
+        else:
+            e, simple = self.go(ex)[0], False
+        b = self.wrap(base, POSTFIX)
+        if fmt == "latex":
+            return (f"{b}^{{{e}}}" if scalar else rf"{b}^{{\circ {e}}}"), POSTFIX
+        if fmt == "unicode" and simple and re.fullmatch(r"-?[0-9]+", e):
+            e = e.translate(_SUP)
+            return (b + e if scalar else f"{b}∘{e}"), POSTFIX
+        op = "^" if scalar or fmt == "unicode" and scalar else ".^"
+        if fmt == "unicode" and not scalar:
+            op = ".^"
+        return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
+
+
+def _print(node: Node, fmt: str, names: dict | None = None) -> str:
+    return _Printer(fmt, names).go(node, top=True)[0]
+
+
+def to_matd(node: Node, names: dict | None = None) -> str:
+    """matd source text that parses back to the same IR (given the same declarations)."""
+    return _print(node, "matd", names)
+
+
+def to_unicode(node: Node, names: dict | None = None) -> str:
+    """Pretty text for people: ᵀ, ⁻¹, ∘, ⊗, ‖x‖, σ."""
+    return _print(node, "unicode", names)
+
+
+def to_latex(node: Node, names: dict | None = None) -> str:
+    """LaTeX math (amsmath), without the surrounding $…$."""
+    return _print(node, "latex", names)
+
+
+def shape_decl(shape) -> str:
+    """The declaration text of a shape: ``scalar``, ``n``, ``m x n``."""
+    r, c = (x.matd() for x in shape)
+    if shape[0].is_one and shape[1].is_one:
+        return "scalar"
+    if shape[1].is_one:
+        return r
+    return f"{r} x {c}"
+
+
+def program_to_matd(prog) -> str:
+    """A whole program as matd text: declarations, functions, definitions, expressions.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> print(program_to_matd(parse_program("r = A x; norm(r)^2")))
+    A: a x b
+    x: b
+    r = A x
+    norm(r)^2
+    """
+    lines = []
+    for name, var in prog.variables.items():
+        attrs = "".join(" " + a for a in prog.attrs(name))
+        lines.append(f"{name}: {shape_decl(var.shape)}{attrs}")
+    for f in prog.functions.values():
+        lines.append(f"{f.name}({', '.join(f.params)}) = {to_matd(f.body)}")
+    names: dict[Node, str] = {}
+    for st in prog.statements:
+        if st.kind == "define":
+            lines.append(f"{st.name} = {to_matd(st.node, names)}")
+            names.setdefault(st.node, st.name)
+        elif st.kind == "expr":
+            lines.append(to_matd(st.node, names))
+    return "\n".join(lines)

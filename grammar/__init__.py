@@ -1,0 +1,1 @@
+"""matd.grammar: the matd language (matd.lark) and its parser to core IR."""

@@ -1,0 +1,249 @@
+"""Text -> surface syntax -> typed IR.
+
+``parse_program(text)`` returns a typed ``Program`` (see ``matd.core.elaborate``);
+``parse_syntax(text)`` stops at the untyped statements.  The LALR parser is
+built once per process from a cache on disk.
+
+>>> prog = parse_program("A: m x n; x: n; A x")
+>>> str(prog.result.shape[0]), str(prog.result.shape[1])
+('m', '1')
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from matd.core.errors import MatdSyntaxError, Span
+from matd.core.syntax import Decl, Define, DimSyn, ExprStmt, FunDef, Source, Syn
+
+_PARSER = None
+
+
+def _parser():
+    global _PARSER
+    if _PARSER is None:
+        from lark import Lark
+        grammar = Path(__file__).with_name("matd.lark").read_text(encoding="utf-8")
+        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                       maybe_placeholders=True, cache=True)
+    return _PARSER
+
+
+def _span(meta) -> Span:
+    return Span(meta.start_pos, meta.end_pos)
+
+
+def _tspan(tok) -> Span:
+    return Span(tok.start_pos, tok.end_pos)
+
+
+def _number(text: str):
+    return int(text) if text.isdigit() else float(text)
+
+
+def _transformer():
+    from lark import Transformer, v_args
+
+    @v_args(meta=True, inline=True)
+    class ToSyntax(Transformer):
+        """Tree -> matd.core.syntax.  Total: every alias of matd.lark has a method."""
+
+        # statements
+        def start(self, meta, *stmts):
+            return [s for s in stmts if s is not None]
+
+        def decl(self, meta, names, shape, *attrs):
+            dims = shape
+            return Decl(tuple(names), tuple(dims), tuple(attrs), _span(meta))
+
+        def names(self, meta, *toks):
+            return [(str(t), _tspan(t)) for t in toks]
+
+        def shape0(self, meta, *_):
+            return ()
+
+        def shape1(self, meta, d):
+            return (d,)
+
+        def shape2(self, meta, a, b):
+            return (a, b)
+
+        def dim(self, meta, tok):
+            value = int(tok) if tok.type == "INT" else str(tok)
+            return DimSyn(value, _tspan(tok))
+
+        def attr(self, meta, tok):
+            return (str(tok), _tspan(tok))
+
+        def define(self, meta, name, expr):
+            return Define(str(name), _tspan(name), expr, _span(meta))
+
+        def fundef(self, meta, call, body):
+            params = []
+            for a in call.args:
+                if a.kind != "name":
+                    raise MatdSyntaxError(
+                        "a function's parameters must be plain names", a.span,
+                        "write e.g. f(t) = log(1 + exp(t))")
+                params.append((a.value, a.span))
+            return FunDef(call.value, tuple(params), body, _span(meta))
+
+        def exprstmt(self, meta, expr):
+            return ExprStmt(expr, _span(meta))
+
+        # expressions
+        def _op(self, meta, op, *args, op_span=None):
+            return Syn("op", tuple(args), op, _span(meta), op_span)
+
+        def add(self, meta, a, b):
+            return self._op(meta, "add", a, b)
+
+        def sub(self, meta, a, b):
+            return self._op(meta, "sub", a, b)
+
+        def juxt(self, meta, a, b):
+            return self._op(meta, "juxt", a, b)
+
+        def star(self, meta, a, b):
+            return self._op(meta, "star", a, b)
+
+        def matmul(self, meta, a, b):
+            return self._op(meta, "matmul", a, b)
+
+        def hadamard(self, meta, a, b):
+            return self._op(meta, "hadamard", a, b)
+
+        def hdiv(self, meta, a, b):
+            return self._op(meta, "hdiv", a, b)
+
+        def div(self, meta, a, b):
+            return self._op(meta, "div", a, b)
+
+        def kron(self, meta, a, b):
+            return self._op(meta, "kron", a, b)
+
+        def neg(self, meta, a):
+            return self._op(meta, "neg", a)
+
+        def pos(self, meta, a):
+            return a
+
+        def transpose(self, meta, a):
+            return self._op(meta, "transpose", a)
+
+        def inverse(self, meta, a):
+            return self._op(meta, "inverse", a)
+
+        def inverse_t(self, meta, a):
+            return self._op(meta, "inverse_t", a)
+
+        def power(self, meta, a, e):
+            return self._op(meta, "power", a, e)
+
+        def power_sup(self, meta, a, tok):
+            k = "²³⁴⁵⁶⁷⁸⁹".index(str(tok)) + 2
+            return self._op(meta, "power", a, Syn("num", (), k, _tspan(tok)))
+
+        def epower(self, meta, a, e):
+            return self._op(meta, "epower", a, e)
+
+        def exp_int(self, meta, tok):
+            return Syn("num", (), _number(str(tok)), _tspan(tok))
+
+        exp_num = exp_int
+
+        def exp_neg(self, meta, tok):
+            return Syn("num", (), -_number(str(tok)), _span(meta))
+
+        def exp_expr(self, meta, e):
+            return e
+
+        def exp_name(self, meta, tok):
+            return Syn("name", (), str(tok), _tspan(tok))
+
+        def number(self, meta, tok):
+            return Syn("num", (), _number(str(tok)), _tspan(tok))
+
+        def name(self, meta, tok):
+            return Syn("name", (), str(tok), _tspan(tok))
+
+        def call(self, meta, fname, *args):
+            args = tuple(a for a in args if a is not None)
+            return Syn("call", args, str(fname), _span(meta), _tspan(fname))
+
+    return ToSyntax()
+
+
+_TRANSFORMER = None
+
+_FRIENDLY = {"NAME": "a name", "FUNC_NAME": "a function", "INT": "a number",
+             "FLOAT": "a number", "_SEP": "';' or a new line", "$END": "the end",
+             "ATTR": "an attribute (sym, spd, diag, orth)", "_TIMES": "'x'",
+             "_TRANSPOSE": "'^T'", "_INVERSE": "'^-1'", "_INVERSE_T": "'^-T'",
+             "SUPERSCRIPT": "a superscript", "_MINUS": "'-'", "_PLUS": "'+'",
+             "_HADAMARD": "'.*'"}
+
+
+def _friendly(parser, names) -> list[str]:
+    out = set()
+    for n in names:
+        if n in _FRIENDLY:
+            out.add(_FRIENDLY[n])
+            continue
+        try:
+            out.add(repr(parser.get_terminal(n).pattern.value))
+        except Exception:  # noqa: BLE001 - best effort for the hint
+            out.add(n)
+    return sorted(out)
+
+
+def parse_syntax(text: str) -> list:
+    """Parse matd text into surface statements (``matd.core.syntax``).
+
+    >>> [type(s).__name__ for s in parse_syntax("x: n; 2 x")]
+    ['Decl', 'ExprStmt']
+    """
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+    global _TRANSFORMER
+    p = _parser()
+    try:
+        tree = p.parse(text)
+    except UnexpectedCharacters as e:
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        hint = None
+        if ch in "[]{}|":
+            hint = "matd has no such bracket here; use ( ) for grouping"
+        elif e.allowed:
+            hint = "expected " + ", ".join(_friendly(p, e.allowed))
+        raise MatdSyntaxError(f"unexpected character {ch!r}",
+                              Span(e.pos_in_stream, e.pos_in_stream + 1), hint) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            pos = len(text.rstrip())
+            raise MatdSyntaxError("unexpected end of input", Span(pos, pos + 1),
+                                  "expected " + ", ".join(_friendly(p, e.expected))) from None
+        what = "end of statement" if tok.type == "_SEP" else repr(str(tok))
+        hint = "expected " + ", ".join(_friendly(p, e.expected))
+        if tok.type == "NAME" and "_TIMES" in e.expected:
+            hint = "write shapes as 'm x n', 'm×n' or '(m, n)'"
+        raise MatdSyntaxError(f"unexpected {what}",
+                              Span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1)),
+                              hint) from None
+    except UnexpectedInput as e:  # pragma: no cover - other lark input errors
+        pos = getattr(e, "pos_in_stream", 0) or 0
+        raise MatdSyntaxError("cannot parse this", Span(pos, pos + 1)) from None
+    if _TRANSFORMER is None:
+        _TRANSFORMER = _transformer()
+    try:
+        return _TRANSFORMER.transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, MatdSyntaxError):
+            raise e.orig_exc from None
+        raise
+
+
+def parse_program(text: str, source: Source | None = None, **kw):
+    """Parse and type a program.  Raises ``MatdError`` on syntax or shape errors."""
+    from matd.core.elaborate import elaborate
+    return elaborate(parse_syntax(text), source or Source(text), **kw)
