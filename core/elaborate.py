@@ -24,7 +24,7 @@ from matd.core.shapes import ONE, SCALAR, Clash, Dim, Unifier, shape_str
 from matd.core.syntax import Decl, Define, ExprStmt, FunDef, Source, Syn
 
 ATTRIBUTES = ("sym", "spd", "diag", "orth")
-SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix")
+SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix", "commutation")
 
 
 @dataclass(frozen=True)
@@ -307,10 +307,13 @@ class _Elab:
             if val.op == "const" and val.params[0] == 1:
                 return ones
             return self.make("smul", (val, ones), (args[0], s))
-        if not 1 <= len(args) <= (1 if fn == "eye" else 2):
+        if not (1 if fn != "commutation" else 2) <= len(args) <= (1 if fn == "eye" else 2):
             raise MatdError(f"wrong number of sizes for {fn}", s.span,
-                            "ones(n), ones(m, n), zeros(m, n), eye(n)")
+                            "ones(n), ones(m, n), zeros(m, n), eye(n), commutation(m, n)")
         dims = [self.dim_arg(a) for a in args]
+        if fn == "commutation":
+            mn = dims[0] * dims[1]
+            return Node.make("commutation", (), (dims[0], dims[1]), (mn, mn))
         if fn == "eye":
             return Node.make("eye", (), (), (dims[0], dims[0]))
         shape = (dims[0], dims[1] if len(dims) > 1 else ONE)
@@ -488,10 +491,10 @@ def _zonk(el: _Elab) -> tuple[dict, dict]:
     order = [d for v in el.vars.values() for d in v.shape] + [Dim(1, (v,)) for v in u.vars]
     taken = set(el.dims) | set(el.vars) | set(el.defs) | set(el.funcs)
     named = u.name_free(order, taken)
-    memo: dict[int, Node] = {}
+    memo: dict[Node, Node] = {}
 
     def z(n: Node) -> Node:
-        got = memo.get(id(n))
+        got = memo.get(n)
         if got is not None:
             return got
         shape = u.resolve_shape(n.shape)
@@ -501,7 +504,7 @@ def _zonk(el: _Elab) -> tuple[dict, dict]:
             out = Node.make("var", (), (n.params[0], attrs), shape)
         else:
             out = Node.make(n.op, tuple(z(a) for a in n.args), n.params, shape)
-        memo[id(n)] = out
+        memo[n] = out
         return out
 
     return z, named

@@ -1,13 +1,24 @@
 """THE primitive table: one row per primitive, everything about it in one place.
 
-A row names the IR op, its surface spellings (function names; operators are
-spelled by the grammar), its arity, its shape rule, whether it is linear, and
-how it prints (matd text, unicode, LaTeX).  Later columns (differential,
-adjoint, numeric kernel) join the same rows.
+A row holds: the IR op and its surface spellings (function names; operators
+are spelled by the grammar), arity, shape rule (``matd.core.shaperules``),
+printing (matd text, unicode, LaTeX), and the calculus and numbers:
 
-Shape rules take a ``Unifier`` and the argument shapes (and the node's params)
-and return the result shape, or raise ``ShapeFail`` naming the arguments at
-fault.
+- ``d(n, a, da)``: the differential of node ``n`` with arguments ``a`` and
+  their differentials ``da``, written with IR operators (``matd.core.algebra``).
+  Linear primitives say ``linear=True`` instead: d f(X) = f(dX).
+- ``adjoint(n, i, G)``: for a primitive linear in argument i (with the others
+  fixed), the cotangent of argument i given the cotangent G of ``n``:
+  ⟨G, L(dY)⟩ = ⟨L*(G), dY⟩.  Reading off gradients transposes differentials
+  with it (reverse mode on the IR).
+- ``vjac(n, i)``: the matrix M with vec(L(dY)) = M vec(dY) (Kronecker form),
+  for Jacobians, vec-Jacobians and Hessians.
+- ``kernel(xp, n, *arrays)``: the numeric value through the array API
+  namespace ``xp`` (numpy or CuPy); arrays are 2-D (vectors n×1, scalars 1×1);
+  ``n.params`` are the node's params and ``n.shape`` its concrete shape.
+- ``sample``: a matd program using the primitive and the input kinds its
+  variables need; the tests walk the table and check every ``d`` against
+  central finite differences on it.  Adding a primitive is adding a row.
 
 >>> PRIMS["tr"].spellings, PRIMS["tr"].linear
 (('tr',), True)
@@ -19,18 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from matd.core.shapes import ONE, SCALAR, Clash, Dim, shape_str
+from matd.core.shapes import ONE
+from matd.core.shaperules import (ShapeFail, r_dot, r_diag, r_div, r_epow, r_kron, r_leaf,
+                                  r_matmul, r_mpow, r_pinv, r_same, r_same2, r_scalar, r_smul,
+                                  r_square, r_square_scalar, r_transpose, r_vec, r_vector,
+                                  r_vector_of_square, r_left_vector, r_right_vector)
+
+__all__ = ["PRIMS", "FUNCTIONS", "Prim", "ShapeFail", "NotDifferentiable", "NoClosedForm"]
 
 # Precedence levels of DESIGN §1, low to high.
 SUM, PROD, UNARY, POSTFIX, ATOM = 1, 2, 3, 4, 5
-
-
-class ShapeFail(Exception):
-    """A shape rule's complaint; ``culprits`` are argument indices (for spans)."""
-
-    def __init__(self, message: str, culprits=(0,), hint: str | None = None):
-        super().__init__(message)
-        self.message, self.culprits, self.hint = message, tuple(culprits), hint
 
 
 # --- printing columns -------------------------------------------------------
@@ -77,6 +86,14 @@ class Leaf:
     """Printed by the printers' leaf handler (names, numbers, eye, ones, …)."""
 
 
+class NotDifferentiable(Exception):
+    """No closed-form differential (e.g. of an eigenvector primitive)."""
+
+
+class NoClosedForm(Exception):
+    """A read-off (adjoint, Kronecker form) with no closed matrix expression."""
+
+
 @dataclass(frozen=True)
 class Prim:
     op: str
@@ -86,142 +103,11 @@ class Prim:
     spellings: tuple[str, ...] = ()
     linear: bool = False
     doc: str = ""
-    domain: dict = field(default_factory=dict)  # argument index -> input kind (spd, pos, …)
-
-
-# --- shape rules --------------------------------------------------------------
-def _show(u, s) -> str:
-    return shape_str(u.resolve_shape(s))
-
-
-def _eq(u, a: Dim, b: Dim, fail: Callable[[], ShapeFail]) -> None:
-    try:
-        u.unify(a, b)
-    except Clash:
-        raise fail() from None
-
-
-def need_square(u, s, what: str, i: int = 0) -> Dim:
-    _eq(u, s[0], s[1], lambda: ShapeFail(
-        f"{what} needs a square matrix, got {_show(u, s)}", (i,),
-        "rows and columns must agree"))
-    return s[0]
-
-
-def same_shape(u, s, t, what: str, i: int = 0, j: int = 1):
-    def fail():
-        return ShapeFail(f"{what}: shapes {_show(u, s)} and {_show(u, t)} differ", (i, j),
-                         "both operands must have the same shape")
-    _eq(u, s[0], t[0], fail)
-    _eq(u, s[1], t[1], fail)
-    return s
-
-
-def need_scalar(u, s, what: str, i: int = 0):
-    def fail():
-        return ShapeFail(f"{what} needs a scalar, got {_show(u, s)}", (i,))
-    _eq(u, s[0], ONE, fail)
-    _eq(u, s[1], ONE, fail)
-
-
-def need_vector(u, s, what: str, i: int = 0):
-    _eq(u, s[1], ONE, lambda: ShapeFail(f"{what} needs a vector, got {_show(u, s)}", (i,)))
-
-
-def r_same(u, ss, p):
-    return ss[0]
-
-
-def r_same2(what):
-    return lambda u, ss, p: same_shape(u, ss[0], ss[1], what)
-
-
-def r_scalar(u, ss, p):
-    return SCALAR
-
-
-def r_square(what):
-    def rule(u, ss, p):
-        n = need_square(u, ss[0], what)
-        return (n, n)
-    return rule
-
-
-def r_square_scalar(what):
-    def rule(u, ss, p):
-        need_square(u, ss[0], what)
-        return SCALAR
-    return rule
-
-
-def r_transpose(u, ss, p):
-    return (ss[0][1], ss[0][0])
-
-
-def r_matmul(u, ss, p):
-    (m, n), (n2, q) = ss
-    _eq(u, n, n2, lambda: ShapeFail(
-        f"matrix product of {_show(u, ss[0])} and {_show(u, ss[1])}", (0, 1),
-        f"the inner dimensions {u.resolve(n)} and {u.resolve(n2)} must agree"))
-    return (m, q)
-
-
-def r_smul(u, ss, p):
-    need_scalar(u, ss[0], "scaling")
-    return ss[1]
-
-
-def r_div(u, ss, p):
-    need_scalar(u, ss[1], "division", 1)
-    return ss[0]
-
-
-def r_epow(u, ss, p):
-    need_scalar(u, ss[1], "the exponent of a power", 1)
-    return ss[0]
-
-
-def r_kron(u, ss, p):
-    (m, n), (r, c) = ss
-    return (u.resolve(m) * u.resolve(r), u.resolve(n) * u.resolve(c))
-
-
-def r_vec(u, ss, p):
-    m, n = ss[0]
-    return (u.resolve(m) * u.resolve(n), ONE)
-
-
-def r_diag(u, ss, p):
-    s = u.resolve_shape(ss[0])
-    if s[1].is_one:           # a vector (or a scalar) -> a diagonal matrix
-        return (s[0], s[0])
-    n = need_square(u, s, "diag of a matrix")
-    return (n, ONE)
-
-
-def r_pinv(u, ss, p):
-    return (ss[0][1], ss[0][0])
-
-
-def r_vector(what):
-    def rule(u, ss, p):
-        need_vector(u, ss[0], what)
-        return ss[0]
-    return rule
-
-
-def r_dot(u, ss, p):
-    same_shape(u, ss[0], ss[1], "dot")
-    return SCALAR
-
-
-def r_mpow(u, ss, p):
-    n = need_square(u, ss[0], "a matrix power")
-    return (n, n)
-
-
-def r_leaf(u, ss, p):  # leaves carry their shape
-    raise AssertionError("leaf shapes are given, not computed")
+    d: Callable | None = None
+    adjoint: Callable | None = None
+    vjac: Callable | None = None
+    kernel: Callable | None = None
+    sample: tuple[str, dict] | None = None
 
 
 def _norm(name, sub):
@@ -231,104 +117,360 @@ def _norm(name, sub):
             "latex": Wrap(r"\left\|", r"\right\|" + ltail)}
 
 
-# --- the table ------------------------------------------------------------------
-def _elementwise(op, latex=None, uni=None, doc="", domain=None, spellings=None):
-    return Prim(op, 1, r_same, Call(op, uni, latex), spellings or (op,), doc=doc,
-                domain=domain or {})
+# --- helpers the columns share ---------------------------------------------------------
+def _s(x):
+    """A 0-d or 1-element result as a 1×1 array."""
+    return x.reshape((1, 1))
 
 
+def _chain_adjoint(n, i, G):
+    """A₁…Aᵢ₋₁ dY Aᵢ₊₁…Aₖ  ↦  (A₁…Aᵢ₋₁)ᵀ G (Aᵢ₊₁…Aₖ)ᵀ."""
+    f = n.args
+    left = [A.transpose(x) for x in reversed(f[:i])]
+    right = [A.transpose(x) for x in reversed(f[i + 1:])]
+    return A.matmul(*left, G, *right)
+
+
+def _chain_vjac(n, i):
+    """vec(L dY R) = (Rᵀ ⊗ L) vec(dY)."""
+    f = n.args
+    y = f[i]
+    L = A.matmul(*f[:i]) if i else A.eye(y.shape[0])
+    R = A.matmul(*f[i + 1:]) if i + 1 < len(f) else A.eye(y.shape[1])
+    return A.kron(A.transpose(R), L)
+
+
+def _size(shape):
+    return shape[0] * shape[1]
+
+
+def _other(n, i):
+    return n.args[1 - i]
+
+
+def _broadcast_adjoint(n, i, G):
+    x = n.args[0]
+    m, k = n.shape
+    if x.is_scalar:
+        return A.fn("sum", G)
+    if x.shape[0].is_one:      # a row repeated over m rows: onesᵀ G
+        return A.matmul(A.transpose(A.ones((m, ONE))), G)
+    return A.matmul(G, A.ones((k, ONE)))  # a column repeated over k columns
+
+
+def _broadcast_vjac(n, i):
+    x = n.args[0]
+    m, k = n.shape
+    if x.is_scalar:
+        return A.ones((m * k, ONE))
+    if x.shape[0].is_one:
+        return A.kron(A.eye(k), A.ones((m, ONE)))
+    return A.kron(A.ones((k, ONE)), A.eye(m))
+
+
+def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, spell=None):
+    """An elementwise function: d f(X) = f'(X) ∘ dX."""
+    return Prim(op, 1, r_same, Call(op, uni, latex), spell or (op,), doc=doc or f"elementwise {op}",
+                d=lambda n, a, da: A.hadamard(deriv(n, a[0]), da[0]),
+                kernel=kernel, sample=sample or (f"X: m x n; sum({op}(X))", {}))
+
+
+def _sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _top_eig(xp, x, which):
+    w, v = xp.linalg.eigh(x)
+    return v[:, which:which + 1] if which == 0 else v[:, -1:]
+
+
+def _no_d(what):
+    def d(n, a, da):
+        raise NotDifferentiable(f"{what} has no closed-form differential in matd")
+    return d
+
+
+def _no_form(what):
+    def f(*args):
+        raise NoClosedForm(what)
+    return f
+
+
+def _logsumexp(xp, x):
+    m = xp.max(x)
+    return _s(m + xp.log(xp.sum(xp.exp(x - m))))
+
+
+def _commutation(xp, m, n, dtype):
+    K = xp.zeros((m * n, m * n), dtype=dtype)
+    for i in range(m):
+        for j in range(n):
+            K[i * n + j, j * m + i] = 1
+    return K
+
+
+# --- the table ----------------------------------------------------------------------------
 _ROWS = [
-    # leaves
+    # leaves (the evaluator and the differentiator know them)
     Prim("var", 0, r_leaf, Leaf(), doc="a variable"),
+    Prim("dvar", 0, r_leaf, Leaf(), doc="the differential dX of a variable"),
     Prim("const", 0, r_leaf, Leaf(), doc="a number"),
-    Prim("dim", 0, r_leaf, Leaf(), doc="a dimension used as a scalar"),
-    Prim("eye", 0, r_leaf, Leaf(), ("eye",), doc="the identity matrix I"),
-    Prim("ones", 0, r_leaf, Leaf(), ("ones",), doc="a vector or matrix of ones"),
-    Prim("zeros", 0, r_leaf, Leaf(), ("zeros",), doc="a matrix of zeros"),
+    Prim("dim", 0, r_leaf, Leaf(), doc="a dimension used as a scalar",
+         sample=("X: n x n; n tr(X)", {})),
+    Prim("eye", 0, r_leaf, Leaf(), ("eye",), doc="the identity matrix I",
+         sample=("X: n x n; tr(X + I)", {})),
+    Prim("ones", 0, r_leaf, Leaf(), ("ones",), doc="a vector or matrix of ones",
+         sample=("x: n; ones(n)^T x", {})),
+    Prim("zeros", 0, r_leaf, Leaf(), ("zeros",), doc="a matrix of zeros",
+         sample=("X: m x n; sum(X + zeros(m, n))", {})),
+    Prim("commutation", 0, r_leaf, Leaf(), ("commutation",),
+         doc="the commutation matrix K(m,n): K vec(X) = vec(Xᵀ)"),
     # operators
-    Prim("add", 2, r_same2("sum"), Infix("+", "+", "+", SUM), linear=True, doc="A + B"),
-    Prim("neg", 1, r_same, Prefix("-"), linear=True, doc="-A"),
-    Prim("matmul", 2, r_matmul, Infix(" ", " ", r"\,", PROD), doc="matrix product A B"),
-    Prim("smul", 2, r_smul, Infix(" ", " ", r"\,", PROD), doc="scalar times array, c A"),
-    Prim("div", 2, r_div, Infix("/", "/", "/", PROD), doc="A / c, c a scalar"),
+    Prim("add", 2, r_same2("sum"), Infix("+", "+", "+", SUM), linear=True, doc="A + B",
+         adjoint=lambda n, i, G: G, vjac=lambda n, i: A.eye(_size(n.shape)),
+         kernel=lambda xp, n, *a: sum(a[1:], a[0]), sample=("X, Y: m x n; sum(X + Y)", {})),
+    Prim("neg", 1, r_same, Prefix("-"), linear=True, doc="-A",
+         adjoint=lambda n, i, G: A.neg(G), vjac=lambda n, i: A.neg(A.eye(_size(n.shape))),
+         kernel=lambda xp, n, a: -a, sample=("X: m x n; sum(-X)", {})),
+    Prim("matmul", 2, r_matmul, Infix(" ", " ", r"\,", PROD), doc="product rule (A B)",
+         d=lambda n, a, da: A.add(*(A.matmul(*a[:i], da[i], *a[i + 1:]) for i in range(len(a)))),
+         adjoint=_chain_adjoint, vjac=_chain_vjac,
+         kernel=lambda xp, n, *a: _reduce(xp.matmul, a),
+         sample=("A: m x n; B: n x p; C: p x m; tr(A B C)", {})),
+    Prim("smul", 2, r_smul, Infix(" ", " ", r"\,", PROD), doc="product rule (c A)",
+         d=lambda n, a, da: A.add(A.smul(da[0], a[1]), A.smul(a[0], da[1])),
+         adjoint=lambda n, i, G: A.smul(n.args[0], G) if i else A.inner(n.args[1], G),
+         vjac=lambda n, i: A.smul(n.args[0], A.eye(_size(n.shape))) if i
+         else A.fn("vec", n.args[1]),
+         kernel=lambda xp, n, s, x: s * x, sample=("c: scalar; X: m x n; sum(c X)", {})),
+    Prim("div", 2, r_div, Infix("/", "/", "/", PROD), doc="quotient rule (A / c)",
+         d=lambda n, a, da: A.sub(A.div(da[0], a[1]), A.smul(A.div(da[1], a[1]), n)),
+         adjoint=lambda n, i, G: A.div(G, n.args[1]),
+         vjac=lambda n, i: A.div(A.eye(_size(n.shape)), n.args[1]),
+         kernel=lambda xp, n, x, s: x / s,
+         sample=("c: scalar; X: m x n; sum(X / c)", {"c": "pos"})),
     Prim("hadamard", 2, r_same2("Hadamard product"), Infix(".*", "∘", r"\odot", PROD),
-         doc="elementwise product"),
+         doc="product rule (A ∘ B)",
+         d=lambda n, a, da: A.add(A.hadamard(da[0], a[1]), A.hadamard(a[0], da[1])),
+         adjoint=lambda n, i, G: A.hadamard(G, _other(n, i)),
+         vjac=lambda n, i: A.fn("diag", A.fn("vec", _other(n, i))),
+         kernel=lambda xp, n, a, b: a * b, sample=("X, Y: m x n; sum(X .* Y)", {})),
     Prim("hdiv", 2, r_same2("elementwise division"), Infix("./", "⊘", r"\oslash", PROD),
-         doc="elementwise division"),
+         doc="quotient rule (A ./ B)",
+         d=lambda n, a, da: A.sub(A.hdiv(da[0], a[1]), A.hadamard(A.hdiv(n, a[1]), da[1])),
+         adjoint=lambda n, i, G: A.hdiv(G, n.args[1]),
+         vjac=lambda n, i: A.fn("diag", A.fn("vec", A.hdiv(1, n.args[1]))),
+         kernel=lambda xp, n, a, b: a / b,
+         sample=("X, Y: m x n; sum(X ./ Y)", {"Y": "pos"})),
     Prim("kron", 2, r_kron, {"matd": Call("kron"), "unicode": Infix("⊗", "⊗", "⊗", PROD),
                              "latex": Infix("⊗", "⊗", r"\otimes", PROD)}, ("kron",),
-         doc="Kronecker product"),
+         doc="product rule (A ⊗ B)",
+         d=lambda n, a, da: A.add(A.kron(da[0], a[1]), A.kron(a[0], da[1])),
+         adjoint=_no_form("the adjoint of a Kronecker product"),
+         vjac=_no_form("the vec-Jacobian of a Kronecker product"),
+         kernel=lambda xp, n, a, b: xp.kron(a, b),
+         sample=("A: m x n; B: p x q; sum(exp(kron(A, B)))", {})),
     Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), linear=True,
-         doc="transpose"),
+         doc="transpose", adjoint=lambda n, i, G: A.transpose(G),
+         vjac=lambda n, i: A.commutation(*n.args[0].shape),
+         kernel=lambda xp, n, a: a.T, sample=("A: m x n; B: n x m; tr(A^T B^T)", {})),
     Prim("inv", 1, r_square("inverse"), Postfix("^-1", "⁻¹", "^{-1}"), ("inv",),
-         doc="matrix inverse"),
-    Prim("mpow", 1, r_mpow, Postfix("^", "^", "^"), doc="matrix power X^k, integer k"),
-    Prim("epow", 2, r_epow, Infix(".^", "^", "^", POSTFIX), doc="elementwise power"),
+         doc="inverse: d X⁻¹ = −X⁻¹ dX X⁻¹",  # Cookbook (59)
+         d=lambda n, a, da: A.neg(A.matmul(n, da[0], n)),
+         kernel=lambda xp, n, a: xp.linalg.inv(a),
+         sample=("X, B: n x n; tr(B inv(X))", {"X": "wellcond"})),
+    Prim("mpow", 1, r_mpow, Postfix("^", "^", "^"), doc="matrix power: Σ Xⁱ dX Xᵏ⁻¹⁻ⁱ",
+         d=lambda n, a, da: A.add(*(A.matmul(A.mpow(a[0], i), da[0], A.mpow(a[0], n.params[0] - 1 - i))
+                                    for i in range(n.params[0]))),
+         kernel=lambda xp, n, a: xp.linalg.matrix_power(a, n.params[0]),
+         sample=("X, B: n x n; tr(B X^3)", {})),
+    Prim("epow", 2, r_epow, Infix(".^", "^", "^", POSTFIX), doc="power rule (X.^p)",
+         d=lambda n, a, da: A.add(
+             A.hadamard(A.smul(a[1], A.epow(a[0], A.sub(a[1], 1))), da[0]),
+             A.smul(da[1], A.hadamard(n, A.fn("log", a[0])))),
+         kernel=lambda xp, n, x, p: x ** p,
+         sample=("X: m x n; p: scalar; sum(X.^p)", {"X": "pos", "p": "pos"})),
     Prim("broadcast", 1, r_leaf, Leaf(), linear=True,
-         doc="a scalar, row or column repeated to a shape (implicit in +)"),
-    Prim("ufunc", 1, r_same, Leaf(), doc="a user-defined elementwise function"),
+         doc="a scalar, row or column repeated to a shape (implicit in +)",
+         adjoint=_broadcast_adjoint, vjac=_broadcast_vjac,
+         kernel=lambda xp, n, a: xp.broadcast_to(a, n.shape),
+         sample=("X: m x n; b: n; c: scalar; x: m; sum(exp(X + b^T + x + c))", {})),
+    Prim("ufunc", 1, r_same, Leaf(), doc="a user-defined elementwise function (chain rule)",
+         d=lambda n, a, da: A.hadamard(A.ufunc_derivative(n), da[0]),
+         sample=("sp2(t) = log(1 + exp(2 t)); X: m x n; sum(sp2(X))", {})),
     # linear functions
     Prim("tr", 1, r_square_scalar("tr"), Call("tr", latex=r"\operatorname{tr}"), ("tr",),
-         linear=True, doc="trace"),
+         linear=True, doc="trace", adjoint=lambda n, i, G: A.smul(G, A.eye(n.args[0].shape[0])),
+         vjac=lambda n, i: A.transpose(A.fn("vec", A.eye(n.args[0].shape[0]))),
+         kernel=lambda xp, n, a: _s(xp.sum(xp.diagonal(a))), sample=("X: n x n; tr(X)", {})),
     Prim("diag", 1, r_diag, Call("diag", latex=r"\operatorname{diag}"), ("diag",),
-         linear=True, doc="vector -> diagonal matrix; square matrix -> its diagonal"),
+         linear=True, doc="vector -> diagonal matrix; square matrix -> its diagonal",
+         adjoint=lambda n, i, G: A.fn("diag", G),
+         vjac=_no_form("the vec-Jacobian of diag"),
+         kernel=lambda xp, n, a: xp.diag(a[:, 0]) if a.shape[1] == 1 and a.shape[0] > 1
+         else xp.reshape(xp.diagonal(a), (-1, 1)),
+         sample=("X: n x n; x: n; sum(exp(diag(X))) + sum(exp(diag(x)))", {})),
     Prim("vec", 1, r_vec, Call("vec", latex=r"\operatorname{vec}"), ("vec",), linear=True,
-         doc="stack columns"),
+         doc="stack columns", adjoint=_no_form("the adjoint of vec (unvec)"),
+         vjac=lambda n, i: A.eye(n.shape[0]),
+         kernel=lambda xp, n, a: xp.reshape(a.T, (-1, 1)),
+         sample=("X: m x n; sum(exp(vec(X)))", {})),
     Prim("sum", 1, r_scalar, Call("sum", latex=r"\operatorname{sum}"), ("sum",), linear=True,
-         doc="sum of all entries"),
+         doc="sum of all entries", adjoint=lambda n, i, G: A.smul(G, A.ones(n.args[0].shape)),
+         vjac=lambda n, i: A.transpose(A.ones((_size(n.args[0].shape), ONE))),
+         kernel=lambda xp, n, a: _s(xp.sum(a)), sample=("X: m x n; sum(X)", {})),
     # matrix functions
     Prim("det", 1, r_square_scalar("det"), Call("det", latex=r"\det"), ("det",),
-         doc="determinant"),
+         doc="Jacobi's formula: d det X = det X tr(X⁻¹ dX)",  # Magnus & Neudecker
+         d=lambda n, a, da: A.smul(n, A.tr(A.matmul(A.inv(a[0]), da[0]))),
+         kernel=lambda xp, n, a: _s(xp.linalg.det(a)),
+         sample=("X: n x n; det(X)", {"X": "wellcond"})),
     Prim("logdet", 1, r_square_scalar("logdet"),
          {"matd": Call("logdet"), "unicode": Call("logdet"),
           "latex": Wrap(r"\log\left|\det\left(", r"\right)\right|")}, ("logdet",),
-         doc="log |det X|"),
+         doc="d log|det X| = tr(X⁻¹ dX)",  # Cookbook (43)
+         d=lambda n, a, da: A.tr(A.matmul(A.inv(a[0]), da[0])),
+         kernel=lambda xp, n, a: _s(xp.linalg.slogdet(a)[1]),
+         sample=("X: n x n; logdet(X)", {"X": "wellcond"})),
     Prim("pinv", 1, r_pinv, {"matd": Call("pinv"), "unicode": Postfix("⁺", "⁺", "⁺"),
                              "latex": Postfix("^{+}", "^{+}", "^{+}")}, ("pinv",),
-         doc="pseudo-inverse"),
+         doc="pseudo-inverse (constant rank; Golub & Pereyra 1973)",
+         d=lambda n, a, da: A.add(
+             A.neg(A.matmul(n, da[0], n)),
+             A.matmul(n, A.transpose(n), A.transpose(da[0]),
+                      A.sub(A.eye(a[0].shape[0]), A.matmul(a[0], n))),
+             A.matmul(A.sub(A.eye(a[0].shape[1]), A.matmul(n, a[0])),
+                      A.transpose(da[0]), A.transpose(n), n)),
+         kernel=lambda xp, n, a: xp.linalg.pinv(a),
+         sample=("X: m x n; B: n x m; tr(B pinv(X))", {"X": "wellcond"})),
     Prim("adj", 1, r_square("adj"), Call("adj", latex=r"\operatorname{adj}"), ("adj",),
-         doc="adjugate"),
+         doc="adjugate: adj X = det X X⁻¹ (invertible X)",
+         d=lambda n, a, da: A.sub(A.smul(A.tr(A.matmul(A.inv(a[0]), da[0])), n),
+                                  A.matmul(n, da[0], A.inv(a[0]))),
+         kernel=lambda xp, n, a: xp.linalg.det(a) * xp.linalg.inv(a),
+         sample=("X, B: n x n; tr(B adj(X))", {"X": "wellcond"})),
     # elementwise functions
-    _elementwise("exp", r"\exp"),
-    _elementwise("log", r"\log"),
-    _elementwise("sin", r"\sin"),
-    _elementwise("cos", r"\cos"),
-    _elementwise("tanh", r"\tanh"),
-    _elementwise("sigmoid", r"\sigma", "σ"),
-    _elementwise("softplus", r"\operatorname{softplus}"),
-    _elementwise("relu", r"\operatorname{relu}"),
+    _elementwise("exp", lambda n, x: n, lambda xp, n, a: xp.exp(a), r"\exp"),
+    _elementwise("log", lambda n, x: A.hdiv(1, x), lambda xp, n, a: xp.log(a), r"\log",
+                 sample=("X: m x n; sum(log(X))", {"X": "pos"})),
+    _elementwise("sin", lambda n, x: A.fn("cos", x), lambda xp, n, a: xp.sin(a), r"\sin"),
+    _elementwise("cos", lambda n, x: A.neg(A.fn("sin", x)), lambda xp, n, a: xp.cos(a), r"\cos"),
+    _elementwise("tanh", lambda n, x: A.sub(1, A.epow(n, 2)), lambda xp, n, a: xp.tanh(a),
+                 r"\tanh"),
+    _elementwise("sigmoid", lambda n, x: A.hadamard(n, A.sub(1, n)),
+                 lambda xp, n, a: _sigmoid(xp, a), r"\sigma", "σ"),
+    _elementwise("softplus", lambda n, x: A.fn("sigmoid", x),
+                 lambda xp, n, a: xp.logaddexp(xp.zeros_like(a), a),
+                 r"\operatorname{softplus}"),
+    _elementwise("relu", lambda n, x: A.fn("step", x), lambda xp, n, a: xp.maximum(a, 0 * a),
+                 r"\operatorname{relu}", doc="max(x, 0); derivative step(x), 0 at 0",
+                 sample=("X: m x n; sum(relu(X))", {"X": "nonzero"})),
     Prim("sqrt", 1, r_same, {"matd": Call("sqrt"), "unicode": Call("√"),
-                             "latex": Wrap(r"\sqrt{", "}")}, ("sqrt",)),
+                             "latex": Wrap(r"\sqrt{", "}")}, ("sqrt",), doc="elementwise sqrt",
+         d=lambda n, a, da: A.hdiv(da[0], A.smul(A.const(2), n)),
+         kernel=lambda xp, n, a: xp.sqrt(a), sample=("X: m x n; sum(sqrt(X))", {"X": "pos"})),
     Prim("abs", 1, r_same, {"matd": Call("abs"), "unicode": Wrap("|", "|"),
-                            "latex": Wrap(r"\left|", r"\right|")}, ("abs",)),
+                            "latex": Wrap(r"\left|", r"\right|")}, ("abs",),
+         doc="elementwise |x|; derivative sign(x), 0 at 0",
+         d=lambda n, a, da: A.hadamard(A.fn("sign", a[0]), da[0]),
+         kernel=lambda xp, n, a: xp.abs(a), sample=("X: m x n; sum(abs(X))", {"X": "nonzero"})),
+    Prim("step", 1, r_same, Call("step", latex=r"\operatorname{step}"), ("step",),
+         doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
+         d=lambda n, a, da: A.zeros(n.shape),
+         kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype) if hasattr(xp, "astype")
+         else (a > 0).astype(a.dtype),
+         sample=("X: m x n; sum(step(X))", {"X": "nonzero"})),
+    Prim("sign", 1, r_same, Call("sign", latex=r"\operatorname{sign}"), ("sign",),
+         doc="elementwise sign (0 at 0); derivative 0",
+         d=lambda n, a, da: A.zeros(n.shape), kernel=lambda xp, n, a: xp.sign(a),
+         sample=("X: m x n; sum(sign(X))", {"X": "nonzero"})),
     # reductions and norms
     Prim("norm", 1, r_scalar, _norm("norm", ""), ("norm", "norm2"),
-         doc="2-norm of a vector, Frobenius norm of a matrix"),
+         doc="2-norm of a vector, Frobenius norm of a matrix: d‖X‖ = ⟨X, dX⟩/‖X‖",
+         d=lambda n, a, da: A.div(A.inner(a[0], da[0]), n),
+         kernel=lambda xp, n, a: _s(xp.sqrt(xp.sum(a * a))),
+         sample=("X: m x n; norm(X)", {})),
     Prim("norm1", 1, r_scalar, _norm("norm1", "1"), ("norm1",),
-         doc="sum of absolute entries"),
+         doc="sum of absolute entries: d‖X‖₁ = ⟨sign X, dX⟩",
+         d=lambda n, a, da: A.inner(A.fn("sign", a[0]), da[0]),
+         kernel=lambda xp, n, a: _s(xp.sum(xp.abs(a))), sample=("X: m x n; norm1(X)", {})),
     Prim("specnorm", 1, r_scalar, _norm("specnorm", "2"), ("specnorm",),
-         doc="largest singular value"),
+         doc="largest singular value: dσ = uᵀ dX v",  # top singular pair
+         d=lambda n, a, da: A.matmul(A.transpose(A.fn("svd_u1", a[0])), da[0],
+                                     A.fn("svd_v1", a[0])),
+         kernel=lambda xp, n, a: _s(xp.linalg.svd(a, compute_uv=False)[0]) if not hasattr(
+             xp.linalg, "svdvals") else _s(xp.linalg.svdvals(a)[0]),
+         sample=("X: m x n; specnorm(X)", {})),
     Prim("nuclear", 1, r_scalar, _norm("nuclear", "*"), ("nuclear",),
-         doc="sum of singular values"),
+         doc="sum of singular values: d‖X‖* = ⟨U Vᵀ, dX⟩ (full rank)",
+         d=lambda n, a, da: A.inner(A.fn("polar", a[0]), da[0]),
+         kernel=lambda xp, n, a: _s(xp.sum(xp.linalg.svd(a, compute_uv=False))) if not hasattr(
+             xp.linalg, "svdvals") else _s(xp.sum(xp.linalg.svdvals(a))),
+         sample=("X: m x n; nuclear(X)", {})),
     Prim("logsumexp", 1, r_scalar, Call("logsumexp", latex=r"\operatorname{logsumexp}"),
-         ("logsumexp",), doc="log of the sum of exponentials of the entries"),
+         ("logsumexp",), doc="log Σ exp(xᵢ): d = ⟨exp(X − lse), dX⟩",
+         d=lambda n, a, da: A.inner(A.fn("exp", A.sub(a[0], n)), da[0]),
+         kernel=lambda xp, n, a: _logsumexp(xp, a), sample=("X: m x n; logsumexp(X)", {})),
     Prim("softmax", 1, r_vector("softmax"), Call("softmax", latex=r"\operatorname{softmax}"),
-         ("softmax",), doc="exp(x) / sum(exp(x)) of a vector"),
+         ("softmax",), doc="exp(x)/Σexp(x): ds = s ∘ dx − s (sᵀ dx)",
+         d=lambda n, a, da: A.sub(A.hadamard(n, da[0]), A.matmul(n, A.transpose(n), da[0])),
+         kernel=lambda xp, n, a: xp.exp(a - _logsumexp(xp, a)),
+         sample=("x, c: n; c^T softmax(x)", {})),
     Prim("dot", 2, r_dot, {"matd": Call("dot"), "unicode": Wrap("⟨", "⟩"),
                            "latex": Wrap(r"\left\langle ", r"\right\rangle")}, ("dot",),
-         doc="inner product ⟨x, y⟩"),
+         doc="inner product ⟨X, Y⟩ = tr(Xᵀ Y)",
+         d=lambda n, a, da: A.add(A.fn("dot", da[0], a[1]), A.fn("dot", a[0], da[1])),
+         adjoint=lambda n, i, G: A.smul(G, _other(n, i)),
+         vjac=lambda n, i: A.transpose(A.fn("vec", _other(n, i))),
+         kernel=lambda xp, n, a, b: _s(xp.sum(a * b)), sample=("X, Y: m x n; dot(X, Y)", {})),
     # spectral
     Prim("lambda_max", 1, r_square_scalar("lambda_max"),
          Call("lambda_max", "λmax", r"\lambda_{\max}"), ("lambda_max",),
-         doc="largest eigenvalue of a symmetric matrix"),
+         doc="largest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
+         d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_max", a[0])), da[0],
+                                     A.fn("eigvec_max", a[0])),
+         kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[-1]),
+         sample=("S: n x n sym; lambda_max(S)", {"S": "sym"})),
     Prim("lambda_min", 1, r_square_scalar("lambda_min"),
          Call("lambda_min", "λmin", r"\lambda_{\min}"), ("lambda_min",),
-         doc="smallest eigenvalue of a symmetric matrix"),
+         doc="smallest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
+         d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_min", a[0])), da[0],
+                                     A.fn("eigvec_min", a[0])),
+         kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[0]),
+         sample=("S: n x n sym; lambda_min(S)", {"S": "sym"})),
+    Prim("eigvec_max", 1, r_vector_of_square, Call("eigvec_max", "v_max", r"v_{\max}"),
+         ("eigvec_max",), doc="unit eigenvector of the largest eigenvalue (sign arbitrary)",
+         d=_no_d("eigvec_max"), kernel=lambda xp, n, a: _top_eig(xp, a, -1)),
+    Prim("eigvec_min", 1, r_vector_of_square, Call("eigvec_min", "v_min", r"v_{\min}"),
+         ("eigvec_min",), doc="unit eigenvector of the smallest eigenvalue (sign arbitrary)",
+         d=_no_d("eigvec_min"), kernel=lambda xp, n, a: _top_eig(xp, a, 0)),
+    Prim("svd_u1", 1, r_left_vector, Call("svd_u1", "u₁", r"u_{1}"), ("svd_u1",),
+         doc="top left singular vector", d=_no_d("svd_u1"),
+         kernel=lambda xp, n, a: xp.linalg.svd(a, full_matrices=False)[0][:, :1]),
+    Prim("svd_v1", 1, r_right_vector, Call("svd_v1", "v₁", r"v_{1}"), ("svd_v1",),
+         doc="top right singular vector", d=_no_d("svd_v1"),
+         kernel=lambda xp, n, a: xp.linalg.svd(a, full_matrices=False)[2][:1, :].T),
+    Prim("polar", 1, r_same, Call("polar", latex=r"\operatorname{polar}"), ("polar",),
+         doc="orthogonal polar factor U Vᵀ of X = U Σ Vᵀ", d=_no_d("polar"),
+         kernel=lambda xp, n, a: _polar(xp, a)),
 ]
+
+
+def _reduce(f, xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = f(out, x)
+    return out
+
+
+def _polar(xp, a):
+    u, _, vh = xp.linalg.svd(a, full_matrices=False)
+    return u @ vh
+
 
 PRIMS: dict[str, Prim] = {p.op: p for p in _ROWS}
 FUNCTIONS: dict[str, Prim] = {s: p for p in _ROWS for s in p.spellings}
-ELEMENTWISE = frozenset(p.op for p in _ROWS if p.shape is r_same and p.arity == 1
-                        and p.op not in ("neg", "ufunc"))  # exp, log, …, abs
-
 assert len(PRIMS) == len(_ROWS), "duplicate op in the primitive table"
+
+import matd.core.algebra as A  # noqa: E402  (the columns use it at call time)

@@ -57,7 +57,7 @@ class _Printer:
     def __init__(self, fmt: str, names: dict | None):
         self.fmt = fmt
         self.names = names or {}
-        self.memo: dict[int, tuple[str, int]] = {}
+        self.memo: dict[Node, tuple[str, int]] = {}  # keyed by node: keeps them alive
 
     def spec(self, node: Node):
         show = PRIMS[node.op].show
@@ -73,16 +73,22 @@ class _Printer:
         if not top and node in self.names:
             name = self.names[node]
             return (_latex_name(name) if self.fmt == "latex" else name), ATOM
-        key = id(node)
-        if key not in self.memo:
-            self.memo[key] = self.render(node)
-        return self.memo[key]
+        if node not in self.memo:
+            self.memo[node] = self.render(node)
+        return self.memo[node]
 
     # -- leaves ---------------------------------------------------------------
     def leaf(self, node: Node) -> tuple[str, int]:
         op, fmt = node.op, self.fmt
         if op == "var":
             return (_latex_name(node.name) if fmt == "latex" else node.name), ATOM
+        if op == "dvar":
+            name = node.params[0]
+            return (r"\mathrm{d}" + _latex_name(name) if fmt == "latex" else "d" + name), ATOM
+        if op == "commutation":
+            m, n = (_dim_text(d) or str(d) for d in node.params)
+            return {"matd": f"commutation({m}, {n})", "unicode": f"K({m},{n})",
+                    "latex": f"K_{{{m},{n}}}"}[fmt], ATOM
         if op == "const":
             v = node.params[0]
             return _num(v, fmt), (UNARY if v < 0 else ATOM)
@@ -136,7 +142,10 @@ class _Printer:
         if isinstance(spec, Infix):
             return self.infix(node, spec)
         if isinstance(spec, Prefix):
-            return spec.text + self.wrap(node.args[0], UNARY), UNARY
+            x = node.args[0]
+            if x.op in ("matmul", "smul") and x not in self.names:
+                return spec.text + self.go(x)[0], UNARY  # -(A B) prints -A B: same value
+            return spec.text + self.wrap(x, UNARY), UNARY
         if isinstance(spec, Postfix):
             text = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[fmt]
             return self.wrap(node.args[0], POSTFIX) + text, POSTFIX
@@ -152,23 +161,32 @@ class _Printer:
         return f"{name}({inner})", ATOM
 
     def infix(self, node: Node, spec: Infix) -> tuple[str, int]:
-        a, b = node.args
         sym = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[self.fmt]
         juxt = sym in (" ", r"\,")
-        left = self.wrap(a, spec.prec)
+        args = list(node.args)
+        if node.op == "smul" and args[1].op in ("matmul", "smul") and args[1] not in self.names:
+            args = [args[0], *args[1].args]  # c (A B) prints as c A B: same value
+        parts = [self.wrap(args[0], spec.prec)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
-        right = self.wrap(b, POSTFIX if juxt else spec.prec + 1)
-        if juxt:
-            return f"{left}{sym}{right}", spec.prec
-        return f"{left} {sym} {right}", spec.prec
+        for b in args[1:]:
+            parts.append(self.wrap(b, POSTFIX if juxt else spec.prec + 1))
+        return (sym if juxt else f" {sym} ").join(parts), spec.prec
 
     def add(self, node: Node) -> tuple[str, int]:
-        a, b = node.args
-        left = self.wrap(a, SUM)
         minus = {"matd": "-", "unicode": "−", "latex": "-"}[self.fmt]
-        if b.op == "neg" and b not in self.names:
-            return f"{left} {minus} {self.wrap(b.args[0], PROD)}", SUM
-        return f"{left} + {self.wrap(b, PROD)}", SUM
+        terms = list(node.args)
+        negs = [_negated(t) is not None and t not in self.names for t in terms]
+        if negs[0] and not all(negs):  # lead with a positive term: a − b, not −b + a
+            k = negs.index(False)
+            terms.insert(0, terms.pop(k))
+        out = self.wrap(terms[0], SUM)
+        for b in terms[1:]:
+            neg = _negated(b) if b not in self.names else None
+            if neg is not None:
+                out += f" {minus} {self.wrap(neg, PROD)}"
+            else:
+                out += f" + {self.wrap(b, PROD)}"
+        return out, SUM
 
     def power(self, node: Node) -> tuple[str, int]:
         base, ex = node.args
@@ -191,6 +209,21 @@ class _Printer:
         if fmt == "unicode" and not scalar:
             op = ".^"
         return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
+
+
+def _negated(b: Node) -> Node | None:
+    """x when b is -x (a negation, a negative number, or a negative multiple)."""
+    if b.op == "neg":
+        return b.args[0]
+    if b.op == "const" and b.params[0] < 0:
+        return Node.make("const", (), (-b.params[0],), b.shape)
+    if b.op == "smul" and b.args[0].op == "const" and b.args[0].params[0] < 0:
+        c = -b.args[0].params[0]
+        if c == 1:
+            return b.args[1]
+        return Node.make("smul", (Node.make("const", (), (c,), b.args[0].shape), b.args[1]), (),
+                         b.shape)
+    return None
 
 
 def _print(node: Node, fmt: str, names: dict | None = None) -> str:
@@ -246,3 +279,55 @@ def program_to_matd(prog) -> str:
         elif st.kind == "expr":
             lines.append(to_matd(st.node, names))
     return "\n".join(lines)
+
+
+def _tree_sizes(roots) -> dict:
+    """Expanded (tree) size of every node, saturating, for deciding what to name."""
+    from matd.core.expr import walk
+    sizes: dict[Node, int] = {}
+    for r in roots:
+        for n in walk(r):
+            if n not in sizes:
+                sizes[n] = min(1 + sum(sizes[a] for a in n.args), 10 ** 6)
+    return sizes
+
+
+def shared_names(roots, taken=(), min_size: int = 6, prefix: str = "t") -> dict:
+    """Names (t1, t2, …) for repeated non-trivial subexpressions of ``roots``, inner
+    ones first, so printing stays linear in the size of the DAG."""
+    from matd.core.expr import walk
+    parents: dict[Node, int] = {}
+    seen: set = set()
+    order = []
+    for r in roots:
+        for n in walk(r):
+            if n in seen:
+                continue
+            seen.add(n)
+            order.append(n)
+            for a in set(n.args):
+                parents[a] = parents.get(a, 0) + 1
+    for r in roots:
+        parents[r] = parents.get(r, 0) + 1
+    sizes = _tree_sizes(roots)
+    names: dict[Node, str] = {}
+    k = 0
+    for n in order:
+        if parents.get(n, 0) < 2 or not n.args or sizes[n] < min_size:
+            continue
+        if n.op in ("transpose", "neg", "broadcast") and not n.args[0].args:
+            continue
+        k += 1
+        while f"{prefix}{k}" in taken:
+            k += 1
+        names[n] = f"{prefix}{k}"
+    return names
+
+
+def with_where(root: Node, names: dict, fmt: str = "matd") -> tuple[list[tuple[str, str]], str]:
+    """(definitions used by root, in order, as (name, text)), and root's text."""
+    from matd.core.expr import walk
+    used = [n for n in walk(root) if n in names and n is not root]
+    defs = [(names[n], _print(n, fmt, {k: v for k, v in names.items() if k is not n}))
+            for n in used]
+    return defs, _print(root, fmt, names)

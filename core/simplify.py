@@ -1,0 +1,87 @@
+"""Simplification to a canonical form: rebuild bottom-up through the algebra's
+constructors, then apply the rules of ``matd.core.rules`` at each node until
+none applies (each node at most ``MAX_PASSES`` times).  Memoized on the DAG, so
+shared subexpressions are simplified once and stay shared.
+
+>>> from matd.grammar.parse import parse_program
+>>> from matd.core.printers import to_matd
+>>> to_matd(simplify(parse_program("X: m x n; A: m x n; (A^T X)^T + 2 X^T A").result))
+'3 X^T A'
+"""
+from __future__ import annotations
+
+import matd.core.algebra as A
+from matd.core.expr import Node, walk
+from matd.core.rules import BY_OP
+
+MAX_PASSES = 8
+
+_BUILD = {
+    "add": lambda n, a: A.add(*a),
+    "neg": lambda n, a: A.neg(a[0]),
+    "matmul": lambda n, a: A.matmul(*a),
+    "smul": lambda n, a: A.smul(*a),
+    "div": lambda n, a: A.div(*a),
+    "hadamard": lambda n, a: A.hadamard(*a),
+    "hdiv": lambda n, a: A.hdiv(*a),
+    "kron": lambda n, a: A.kron(*a),
+    "transpose": lambda n, a: A.transpose(a[0]),
+    "inv": lambda n, a: A.inv(a[0]),
+    "mpow": lambda n, a: A.mpow(a[0], n.params[0]),
+    "epow": lambda n, a: A.epow(*a),
+    "broadcast": lambda n, a: A.broadcast(a[0], n.shape),
+}
+
+
+def rebuild(n: Node, args) -> Node:
+    """The node with new children, through the constructor that canonicalizes it."""
+    if not n.args:
+        return n
+    if n.op in _BUILD:
+        return _BUILD[n.op](n, list(args))
+    if n.op == "ufunc":
+        return Node.make("ufunc", tuple(args), n.params, args[0].shape)
+    return A.fn(n.op, *args, params=n.params)
+
+
+class Simplifier:
+    def __init__(self, fired: list | None = None):
+        self.memo: dict[Node, Node] = {}
+        self.fired = fired
+
+    def __call__(self, root: Node) -> Node:
+        for n in walk(root):
+            if n not in self.memo:
+                self.memo[n] = self.node(rebuild(n, [self.memo[a] for a in n.args]))
+        return self.memo[root]
+
+    def node(self, n: Node, depth: int = 0) -> Node:
+        """Apply rules at n (children already simple) until none fires."""
+        for _ in range(MAX_PASSES):
+            for rule in BY_OP.get(n.op, ()):
+                out = rule.rewrite(n)
+                if out is not None and out is not n:
+                    if self.fired is not None:
+                        self.fired.append(rule.name)
+                    # the rewrite builds new nodes from simple parts: simplify them too
+                    n = self.deep(out, depth + 1)
+                    break
+            else:
+                return n
+        return n
+
+    def deep(self, n: Node, depth: int) -> Node:
+        if n in self.memo:
+            return self.memo[n]
+        if depth > 4:
+            return n
+        args = [self.deep(a, depth + 1) if a not in self.memo else self.memo[a] for a in n.args]
+        out = self.node(rebuild(n, args), depth)
+        return out
+
+
+def simplify(root: Node, fired: list | None = None) -> Node:
+    """The canonical form of ``root`` (idempotent; terminates on every input)."""
+    s = Simplifier(fired)
+    out = s(root)
+    return s(out) if out is not root else out
