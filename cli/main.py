@@ -24,6 +24,7 @@ class ExitStatus(enum.IntEnum):
 # name -> (module, attribute, one-line help).  The help is here so that
 # `matd --help` lists the commands without importing them.
 COMMANDS = {
+    "diff": ("matd.cli.diff", "diff", "Differentials, gradients, Jacobians and Hessians."),
     "check": ("matd.cli.check", "check", "Shape-check files of formulas (for pre-commit hooks)."),
     "shape": ("matd.cli.check", "shape", "Print the inferred shape of every name and the result."),
 }

@@ -398,9 +398,10 @@ def inner(a: Node, b: Node) -> Node:
     """⟨A, B⟩ = tr(Aᵀ B) (a scalar), written as the textbooks write it."""
     if a.is_scalar:
         return smul(a, b)
+    at = add(*(transpose(t) for t in a.args)) if a.op == "add" else transpose(a)
     if a.shape[1].is_one:
-        return matmul(transpose(a), b)
-    return tr(matmul(transpose(a), b))
+        return matmul(at, b)
+    return tr(matmul(at, b))
 
 
 def to_text(x: Node) -> str:

@@ -107,6 +107,9 @@ class Prim:
     adjoint: Callable | None = None
     vjac: Callable | None = None
     kernel: Callable | None = None
+    py: str | None = None         # numpy source template ({0}, {1}: arguments; n-ary
+                                  # add and matmul join theirs with + and @ into {0})
+    py_helper: str = ""           # source of a helper function the template calls
     sample: tuple[str, dict] | None = None
 
 
@@ -115,6 +118,21 @@ def _norm(name, sub):
     ltail = f"_{{{sub}}}" if sub else ""
     return {"matd": Call(name), "unicode": Wrap("‖", "‖" + tail),
             "latex": Wrap(r"\left\|", r"\right\|" + ltail)}
+
+
+_SIGMOID_SRC = """def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))"""
+_LSE_SRC = """def _logsumexp(x):
+    m = np.max(x)
+    return (m + np.log(np.sum(np.exp(x - m)))).reshape(1, 1)"""
+_DIAG_SRC = """def _diag(x):
+    if x.shape[1] == 1 and x.shape[0] > 1:
+        return np.diag(x[:, 0])
+    return np.diagonal(x).reshape(-1, 1)"""
+_POLAR_SRC = """def _polar(x):
+    u, _, vh = np.linalg.svd(x, full_matrices=False)
+    return u @ vh"""
 
 
 # --- helpers the columns share ---------------------------------------------------------
@@ -168,9 +186,11 @@ def _broadcast_vjac(n, i):
     return A.kron(A.ones((k, ONE)), A.eye(m))
 
 
-def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, spell=None):
+def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, spell=None,
+                 py=None, py_helper=""):
     """An elementwise function: d f(X) = f'(X) ∘ dX."""
     return Prim(op, 1, r_same, Call(op, uni, latex), spell or (op,), doc=doc or f"elementwise {op}",
+                py=py or f"np.{op}({{0}})", py_helper=py_helper,
                 d=lambda n, a, da: A.hadamard(deriv(n, a[0]), da[0]),
                 kernel=kernel, sample=sample or (f"X: m x n; sum({op}(X))", {}))
 
@@ -227,37 +247,37 @@ _ROWS = [
     Prim("commutation", 0, r_leaf, Leaf(), ("commutation",),
          doc="the commutation matrix K(m,n): K vec(X) = vec(Xᵀ)"),
     # operators
-    Prim("add", 2, r_same2("sum"), Infix("+", "+", "+", SUM), linear=True, doc="A + B",
+    Prim("add", 2, r_same2("sum"), Infix("+", "+", "+", SUM), linear=True, py="({0})", doc="A + B",
          adjoint=lambda n, i, G: G, vjac=lambda n, i: A.eye(_size(n.shape)),
          kernel=lambda xp, n, *a: sum(a[1:], a[0]), sample=("X, Y: m x n; sum(X + Y)", {})),
-    Prim("neg", 1, r_same, Prefix("-"), linear=True, doc="-A",
+    Prim("neg", 1, r_same, Prefix("-"), linear=True, py="(-{0})", doc="-A",
          adjoint=lambda n, i, G: A.neg(G), vjac=lambda n, i: A.neg(A.eye(_size(n.shape))),
          kernel=lambda xp, n, a: -a, sample=("X: m x n; sum(-X)", {})),
-    Prim("matmul", 2, r_matmul, Infix(" ", " ", r"\,", PROD), doc="product rule (A B)",
+    Prim("matmul", 2, r_matmul, Infix(" ", " ", r"\,", PROD), py="({0})", doc="product rule (A B)",
          d=lambda n, a, da: A.add(*(A.matmul(*a[:i], da[i], *a[i + 1:]) for i in range(len(a)))),
          adjoint=_chain_adjoint, vjac=_chain_vjac,
          kernel=lambda xp, n, *a: _reduce(xp.matmul, a),
          sample=("A: m x n; B: n x p; C: p x m; tr(A B C)", {})),
-    Prim("smul", 2, r_smul, Infix(" ", " ", r"\,", PROD), doc="product rule (c A)",
+    Prim("smul", 2, r_smul, Infix(" ", " ", r"\,", PROD), py="({0} * {1})", doc="product rule (c A)",
          d=lambda n, a, da: A.add(A.smul(da[0], a[1]), A.smul(a[0], da[1])),
          adjoint=lambda n, i, G: A.smul(n.args[0], G) if i else A.inner(n.args[1], G),
          vjac=lambda n, i: A.smul(n.args[0], A.eye(_size(n.shape))) if i
          else A.fn("vec", n.args[1]),
          kernel=lambda xp, n, s, x: s * x, sample=("c: scalar; X: m x n; sum(c X)", {})),
-    Prim("div", 2, r_div, Infix("/", "/", "/", PROD), doc="quotient rule (A / c)",
+    Prim("div", 2, r_div, Infix("/", "/", "/", PROD), py="({0} / {1})", doc="quotient rule (A / c)",
          d=lambda n, a, da: A.sub(A.div(da[0], a[1]), A.smul(A.div(da[1], a[1]), n)),
          adjoint=lambda n, i, G: A.div(G, n.args[1]),
          vjac=lambda n, i: A.div(A.eye(_size(n.shape)), n.args[1]),
          kernel=lambda xp, n, x, s: x / s,
          sample=("c: scalar; X: m x n; sum(X / c)", {"c": "pos"})),
     Prim("hadamard", 2, r_same2("Hadamard product"), Infix(".*", "∘", r"\odot", PROD),
-         doc="product rule (A ∘ B)",
+         py="({0} * {1})", doc="product rule (A ∘ B)",
          d=lambda n, a, da: A.add(A.hadamard(da[0], a[1]), A.hadamard(a[0], da[1])),
          adjoint=lambda n, i, G: A.hadamard(G, _other(n, i)),
          vjac=lambda n, i: A.fn("diag", A.fn("vec", _other(n, i))),
          kernel=lambda xp, n, a, b: a * b, sample=("X, Y: m x n; sum(X .* Y)", {})),
     Prim("hdiv", 2, r_same2("elementwise division"), Infix("./", "⊘", r"\oslash", PROD),
-         doc="quotient rule (A ./ B)",
+         py="({0} / {1})", doc="quotient rule (A ./ B)",
          d=lambda n, a, da: A.sub(A.hdiv(da[0], a[1]), A.hadamard(A.hdiv(n, a[1]), da[1])),
          adjoint=lambda n, i, G: A.hdiv(G, n.args[1]),
          vjac=lambda n, i: A.fn("diag", A.fn("vec", A.hdiv(1, n.args[1]))),
@@ -265,34 +285,34 @@ _ROWS = [
          sample=("X, Y: m x n; sum(X ./ Y)", {"Y": "pos"})),
     Prim("kron", 2, r_kron, {"matd": Call("kron"), "unicode": Infix("⊗", "⊗", "⊗", PROD),
                              "latex": Infix("⊗", "⊗", r"\otimes", PROD)}, ("kron",),
-         doc="product rule (A ⊗ B)",
+         py="np.kron({0}, {1})", doc="product rule (A ⊗ B)",
          d=lambda n, a, da: A.add(A.kron(da[0], a[1]), A.kron(a[0], da[1])),
          adjoint=_no_form("the adjoint of a Kronecker product"),
          vjac=_no_form("the vec-Jacobian of a Kronecker product"),
          kernel=lambda xp, n, a, b: xp.kron(a, b),
          sample=("A: m x n; B: p x q; sum(exp(kron(A, B)))", {})),
     Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), linear=True,
-         doc="transpose", adjoint=lambda n, i, G: A.transpose(G),
+         py="{0}.T", doc="transpose", adjoint=lambda n, i, G: A.transpose(G),
          vjac=lambda n, i: A.commutation(*n.args[0].shape),
          kernel=lambda xp, n, a: a.T, sample=("A: m x n; B: n x m; tr(A^T B^T)", {})),
     Prim("inv", 1, r_square("inverse"), Postfix("^-1", "⁻¹", "^{-1}"), ("inv",),
-         doc="inverse: d X⁻¹ = −X⁻¹ dX X⁻¹",  # Cookbook (59)
+         py="np.linalg.inv({0})", doc="inverse: d X⁻¹ = −X⁻¹ dX X⁻¹",  # Cookbook (59)
          d=lambda n, a, da: A.neg(A.matmul(n, da[0], n)),
          kernel=lambda xp, n, a: xp.linalg.inv(a),
          sample=("X, B: n x n; tr(B inv(X))", {"X": "wellcond"})),
-    Prim("mpow", 1, r_mpow, Postfix("^", "^", "^"), doc="matrix power: Σ Xⁱ dX Xᵏ⁻¹⁻ⁱ",
+    Prim("mpow", 1, r_mpow, Postfix("^", "^", "^"), py="np.linalg.matrix_power({0}, {k})", doc="matrix power: Σ Xⁱ dX Xᵏ⁻¹⁻ⁱ",
          d=lambda n, a, da: A.add(*(A.matmul(A.mpow(a[0], i), da[0], A.mpow(a[0], n.params[0] - 1 - i))
                                     for i in range(n.params[0]))),
          kernel=lambda xp, n, a: xp.linalg.matrix_power(a, n.params[0]),
          sample=("X, B: n x n; tr(B X^3)", {})),
-    Prim("epow", 2, r_epow, Infix(".^", "^", "^", POSTFIX), doc="power rule (X.^p)",
+    Prim("epow", 2, r_epow, Infix(".^", "^", "^", POSTFIX), py="({0} ** {1})", doc="power rule (X.^p)",
          d=lambda n, a, da: A.add(
              A.hadamard(A.smul(a[1], A.epow(a[0], A.sub(a[1], 1))), da[0]),
              A.smul(da[1], A.hadamard(n, A.fn("log", a[0])))),
          kernel=lambda xp, n, x, p: x ** p,
          sample=("X: m x n; p: scalar; sum(X.^p)", {"X": "pos", "p": "pos"})),
     Prim("broadcast", 1, r_leaf, Leaf(), linear=True,
-         doc="a scalar, row or column repeated to a shape (implicit in +)",
+         py="np.broadcast_to({0}, {shape})", doc="a scalar, row or column repeated to a shape (implicit in +)",
          adjoint=_broadcast_adjoint, vjac=_broadcast_vjac,
          kernel=lambda xp, n, a: xp.broadcast_to(a, n.shape),
          sample=("X: m x n; b: n; c: scalar; x: m; sum(exp(X + b^T + x + c))", {})),
@@ -301,41 +321,41 @@ _ROWS = [
          sample=("sp2(t) = log(1 + exp(2 t)); X: m x n; sum(sp2(X))", {})),
     # linear functions
     Prim("tr", 1, r_square_scalar("tr"), Call("tr", latex=r"\operatorname{tr}"), ("tr",),
-         linear=True, doc="trace", adjoint=lambda n, i, G: A.smul(G, A.eye(n.args[0].shape[0])),
+         linear=True, py="np.trace({0}).reshape(1, 1)", doc="trace", adjoint=lambda n, i, G: A.smul(G, A.eye(n.args[0].shape[0])),
          vjac=lambda n, i: A.transpose(A.fn("vec", A.eye(n.args[0].shape[0]))),
          kernel=lambda xp, n, a: _s(xp.sum(xp.diagonal(a))), sample=("X: n x n; tr(X)", {})),
     Prim("diag", 1, r_diag, Call("diag", latex=r"\operatorname{diag}"), ("diag",),
-         linear=True, doc="vector -> diagonal matrix; square matrix -> its diagonal",
+         linear=True, py="_diag({0})", py_helper=_DIAG_SRC, doc="vector -> diagonal matrix; square matrix -> its diagonal",
          adjoint=lambda n, i, G: A.fn("diag", G),
          vjac=_no_form("the vec-Jacobian of diag"),
          kernel=lambda xp, n, a: xp.diag(a[:, 0]) if a.shape[1] == 1 and a.shape[0] > 1
          else xp.reshape(xp.diagonal(a), (-1, 1)),
          sample=("X: n x n; x: n; sum(exp(diag(X))) + sum(exp(diag(x)))", {})),
     Prim("vec", 1, r_vec, Call("vec", latex=r"\operatorname{vec}"), ("vec",), linear=True,
-         doc="stack columns", adjoint=_no_form("the adjoint of vec (unvec)"),
+         py="{0}.reshape(-1, 1, order='F')", doc="stack columns", adjoint=_no_form("the adjoint of vec (unvec)"),
          vjac=lambda n, i: A.eye(n.shape[0]),
          kernel=lambda xp, n, a: xp.reshape(a.T, (-1, 1)),
          sample=("X: m x n; sum(exp(vec(X)))", {})),
     Prim("sum", 1, r_scalar, Call("sum", latex=r"\operatorname{sum}"), ("sum",), linear=True,
-         doc="sum of all entries", adjoint=lambda n, i, G: A.smul(G, A.ones(n.args[0].shape)),
+         py="np.sum({0}).reshape(1, 1)", doc="sum of all entries", adjoint=lambda n, i, G: A.smul(G, A.ones(n.args[0].shape)),
          vjac=lambda n, i: A.transpose(A.ones((_size(n.args[0].shape), ONE))),
          kernel=lambda xp, n, a: _s(xp.sum(a)), sample=("X: m x n; sum(X)", {})),
     # matrix functions
     Prim("det", 1, r_square_scalar("det"), Call("det", latex=r"\det"), ("det",),
-         doc="Jacobi's formula: d det X = det X tr(X⁻¹ dX)",  # Magnus & Neudecker
+         py="np.linalg.det({0}).reshape(1, 1)", doc="Jacobi's formula: d det X = det X tr(X⁻¹ dX)",  # Magnus & Neudecker
          d=lambda n, a, da: A.smul(n, A.tr(A.matmul(A.inv(a[0]), da[0]))),
          kernel=lambda xp, n, a: _s(xp.linalg.det(a)),
          sample=("X: n x n; det(X)", {"X": "wellcond"})),
     Prim("logdet", 1, r_square_scalar("logdet"),
          {"matd": Call("logdet"), "unicode": Call("logdet"),
           "latex": Wrap(r"\log\left|\det\left(", r"\right)\right|")}, ("logdet",),
-         doc="d log|det X| = tr(X⁻¹ dX)",  # Cookbook (43)
+         py="np.linalg.slogdet({0})[1].reshape(1, 1)", doc="d log|det X| = tr(X⁻¹ dX)",  # Cookbook (43)
          d=lambda n, a, da: A.tr(A.matmul(A.inv(a[0]), da[0])),
          kernel=lambda xp, n, a: _s(xp.linalg.slogdet(a)[1]),
          sample=("X: n x n; logdet(X)", {"X": "wellcond"})),
     Prim("pinv", 1, r_pinv, {"matd": Call("pinv"), "unicode": Postfix("⁺", "⁺", "⁺"),
                              "latex": Postfix("^{+}", "^{+}", "^{+}")}, ("pinv",),
-         doc="pseudo-inverse (constant rank; Golub & Pereyra 1973)",
+         py="np.linalg.pinv({0})", doc="pseudo-inverse (constant rank; Golub & Pereyra 1973)",
          d=lambda n, a, da: A.add(
              A.neg(A.matmul(n, da[0], n)),
              A.matmul(n, A.transpose(n), A.transpose(da[0]),
@@ -345,7 +365,7 @@ _ROWS = [
          kernel=lambda xp, n, a: xp.linalg.pinv(a),
          sample=("X: m x n; B: n x m; tr(B pinv(X))", {"X": "wellcond"})),
     Prim("adj", 1, r_square("adj"), Call("adj", latex=r"\operatorname{adj}"), ("adj",),
-         doc="adjugate: adj X = det X X⁻¹ (invertible X)",
+         py="(np.linalg.det({0}) * np.linalg.inv({0}))", doc="adjugate: adj X = det X X⁻¹ (invertible X)",
          d=lambda n, a, da: A.sub(A.smul(A.tr(A.matmul(A.inv(a[0]), da[0])), n),
                                   A.matmul(n, da[0], A.inv(a[0]))),
          kernel=lambda xp, n, a: xp.linalg.det(a) * xp.linalg.inv(a),
@@ -359,67 +379,69 @@ _ROWS = [
     _elementwise("tanh", lambda n, x: A.sub(1, A.epow(n, 2)), lambda xp, n, a: xp.tanh(a),
                  r"\tanh"),
     _elementwise("sigmoid", lambda n, x: A.hadamard(n, A.sub(1, n)),
-                 lambda xp, n, a: _sigmoid(xp, a), r"\sigma", "σ"),
+                 lambda xp, n, a: _sigmoid(xp, a), r"\sigma", "σ", py="_sigmoid({0})",
+                 py_helper=_SIGMOID_SRC),
     _elementwise("softplus", lambda n, x: A.fn("sigmoid", x),
                  lambda xp, n, a: xp.logaddexp(xp.zeros_like(a), a),
-                 r"\operatorname{softplus}"),
+                 r"\operatorname{softplus}", py="np.logaddexp(0, {0})"),
     _elementwise("relu", lambda n, x: A.fn("step", x), lambda xp, n, a: xp.maximum(a, 0 * a),
                  r"\operatorname{relu}", doc="max(x, 0); derivative step(x), 0 at 0",
+                 py="np.maximum({0}, 0)",
                  sample=("X: m x n; sum(relu(X))", {"X": "nonzero"})),
     Prim("sqrt", 1, r_same, {"matd": Call("sqrt"), "unicode": Call("√"),
-                             "latex": Wrap(r"\sqrt{", "}")}, ("sqrt",), doc="elementwise sqrt",
+                             "latex": Wrap(r"\sqrt{", "}")}, ("sqrt",), py="np.sqrt({0})", doc="elementwise sqrt",
          d=lambda n, a, da: A.hdiv(da[0], A.smul(A.const(2), n)),
          kernel=lambda xp, n, a: xp.sqrt(a), sample=("X: m x n; sum(sqrt(X))", {"X": "pos"})),
     Prim("abs", 1, r_same, {"matd": Call("abs"), "unicode": Wrap("|", "|"),
                             "latex": Wrap(r"\left|", r"\right|")}, ("abs",),
-         doc="elementwise |x|; derivative sign(x), 0 at 0",
+         py="np.abs({0})", doc="elementwise |x|; derivative sign(x), 0 at 0",
          d=lambda n, a, da: A.hadamard(A.fn("sign", a[0]), da[0]),
          kernel=lambda xp, n, a: xp.abs(a), sample=("X: m x n; sum(abs(X))", {"X": "nonzero"})),
     Prim("step", 1, r_same, Call("step", latex=r"\operatorname{step}"), ("step",),
-         doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
+         py="({0} > 0).astype(float)", doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape),
          kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype) if hasattr(xp, "astype")
          else (a > 0).astype(a.dtype),
          sample=("X: m x n; sum(step(X))", {"X": "nonzero"})),
     Prim("sign", 1, r_same, Call("sign", latex=r"\operatorname{sign}"), ("sign",),
-         doc="elementwise sign (0 at 0); derivative 0",
+         py="np.sign({0})", doc="elementwise sign (0 at 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape), kernel=lambda xp, n, a: xp.sign(a),
          sample=("X: m x n; sum(sign(X))", {"X": "nonzero"})),
     # reductions and norms
     Prim("norm", 1, r_scalar, _norm("norm", ""), ("norm", "norm2"),
-         doc="2-norm of a vector, Frobenius norm of a matrix: d‖X‖ = ⟨X, dX⟩/‖X‖",
+         py="np.sqrt(np.sum({0} ** 2)).reshape(1, 1)", doc="2-norm of a vector, Frobenius norm of a matrix: d‖X‖ = ⟨X, dX⟩/‖X‖",
          d=lambda n, a, da: A.div(A.inner(a[0], da[0]), n),
          kernel=lambda xp, n, a: _s(xp.sqrt(xp.sum(a * a))),
          sample=("X: m x n; norm(X)", {})),
     Prim("norm1", 1, r_scalar, _norm("norm1", "1"), ("norm1",),
-         doc="sum of absolute entries: d‖X‖₁ = ⟨sign X, dX⟩",
+         py="np.sum(np.abs({0})).reshape(1, 1)", doc="sum of absolute entries: d‖X‖₁ = ⟨sign X, dX⟩",
          d=lambda n, a, da: A.inner(A.fn("sign", a[0]), da[0]),
          kernel=lambda xp, n, a: _s(xp.sum(xp.abs(a))), sample=("X: m x n; norm1(X)", {})),
     Prim("specnorm", 1, r_scalar, _norm("specnorm", "2"), ("specnorm",),
-         doc="largest singular value: dσ = uᵀ dX v",  # top singular pair
+         py="np.linalg.norm({0}, 2).reshape(1, 1)", doc="largest singular value: dσ = uᵀ dX v",  # top singular pair
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("svd_u1", a[0])), da[0],
                                      A.fn("svd_v1", a[0])),
          kernel=lambda xp, n, a: _s(xp.linalg.svd(a, compute_uv=False)[0]) if not hasattr(
              xp.linalg, "svdvals") else _s(xp.linalg.svdvals(a)[0]),
          sample=("X: m x n; specnorm(X)", {})),
     Prim("nuclear", 1, r_scalar, _norm("nuclear", "*"), ("nuclear",),
-         doc="sum of singular values: d‖X‖* = ⟨U Vᵀ, dX⟩ (full rank)",
+         py="np.linalg.norm({0}, 'nuc').reshape(1, 1)", doc="sum of singular values: d‖X‖* = ⟨U Vᵀ, dX⟩ (full rank)",
          d=lambda n, a, da: A.inner(A.fn("polar", a[0]), da[0]),
          kernel=lambda xp, n, a: _s(xp.sum(xp.linalg.svd(a, compute_uv=False))) if not hasattr(
              xp.linalg, "svdvals") else _s(xp.sum(xp.linalg.svdvals(a))),
          sample=("X: m x n; nuclear(X)", {})),
     Prim("logsumexp", 1, r_scalar, Call("logsumexp", latex=r"\operatorname{logsumexp}"),
-         ("logsumexp",), doc="log Σ exp(xᵢ): d = ⟨exp(X − lse), dX⟩",
+         ("logsumexp",), py="_logsumexp({0})", py_helper=_LSE_SRC, doc="log Σ exp(xᵢ): d = ⟨exp(X − lse), dX⟩",
          d=lambda n, a, da: A.inner(A.fn("exp", A.sub(a[0], n)), da[0]),
          kernel=lambda xp, n, a: _logsumexp(xp, a), sample=("X: m x n; logsumexp(X)", {})),
     Prim("softmax", 1, r_vector("softmax"), Call("softmax", latex=r"\operatorname{softmax}"),
-         ("softmax",), doc="exp(x)/Σexp(x): ds = s ∘ dx − s (sᵀ dx)",
+         ("softmax",), py="np.exp({0} - _logsumexp({0}))", py_helper=_LSE_SRC, doc="exp(x)/Σexp(x): ds = s ∘ dx − s (sᵀ dx)",
          d=lambda n, a, da: A.sub(A.hadamard(n, da[0]), A.matmul(n, A.transpose(n), da[0])),
          kernel=lambda xp, n, a: xp.exp(a - _logsumexp(xp, a)),
          sample=("x, c: n; c^T softmax(x)", {})),
     Prim("dot", 2, r_dot, {"matd": Call("dot"), "unicode": Wrap("⟨", "⟩"),
                            "latex": Wrap(r"\left\langle ", r"\right\rangle")}, ("dot",),
-         doc="inner product ⟨X, Y⟩ = tr(Xᵀ Y)",
+         py="np.sum({0} * {1}).reshape(1, 1)", doc="inner product ⟨X, Y⟩ = tr(Xᵀ Y)",
          d=lambda n, a, da: A.add(A.fn("dot", da[0], a[1]), A.fn("dot", a[0], da[1])),
          adjoint=lambda n, i, G: A.smul(G, _other(n, i)),
          vjac=lambda n, i: A.transpose(A.fn("vec", _other(n, i))),
@@ -427,32 +449,32 @@ _ROWS = [
     # spectral
     Prim("lambda_max", 1, r_square_scalar("lambda_max"),
          Call("lambda_max", "λmax", r"\lambda_{\max}"), ("lambda_max",),
-         doc="largest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
+         py="np.linalg.eigvalsh({0})[-1:].reshape(1, 1)", doc="largest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_max", a[0])), da[0],
                                      A.fn("eigvec_max", a[0])),
          kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[-1]),
          sample=("S: n x n sym; lambda_max(S)", {"S": "sym"})),
     Prim("lambda_min", 1, r_square_scalar("lambda_min"),
          Call("lambda_min", "λmin", r"\lambda_{\min}"), ("lambda_min",),
-         doc="smallest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
+         py="np.linalg.eigvalsh({0})[:1].reshape(1, 1)", doc="smallest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_min", a[0])), da[0],
                                      A.fn("eigvec_min", a[0])),
          kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[0]),
          sample=("S: n x n sym; lambda_min(S)", {"S": "sym"})),
     Prim("eigvec_max", 1, r_vector_of_square, Call("eigvec_max", "v_max", r"v_{\max}"),
-         ("eigvec_max",), doc="unit eigenvector of the largest eigenvalue (sign arbitrary)",
+         ("eigvec_max",), py="np.linalg.eigh({0})[1][:, -1:]", doc="unit eigenvector of the largest eigenvalue (sign arbitrary)",
          d=_no_d("eigvec_max"), kernel=lambda xp, n, a: _top_eig(xp, a, -1)),
     Prim("eigvec_min", 1, r_vector_of_square, Call("eigvec_min", "v_min", r"v_{\min}"),
-         ("eigvec_min",), doc="unit eigenvector of the smallest eigenvalue (sign arbitrary)",
+         ("eigvec_min",), py="np.linalg.eigh({0})[1][:, :1]", doc="unit eigenvector of the smallest eigenvalue (sign arbitrary)",
          d=_no_d("eigvec_min"), kernel=lambda xp, n, a: _top_eig(xp, a, 0)),
     Prim("svd_u1", 1, r_left_vector, Call("svd_u1", "u₁", r"u_{1}"), ("svd_u1",),
-         doc="top left singular vector", d=_no_d("svd_u1"),
+         py="np.linalg.svd({0}, full_matrices=False)[0][:, :1]", doc="top left singular vector", d=_no_d("svd_u1"),
          kernel=lambda xp, n, a: xp.linalg.svd(a, full_matrices=False)[0][:, :1]),
     Prim("svd_v1", 1, r_right_vector, Call("svd_v1", "v₁", r"v_{1}"), ("svd_v1",),
-         doc="top right singular vector", d=_no_d("svd_v1"),
+         py="np.linalg.svd({0}, full_matrices=False)[2][:1, :].T", doc="top right singular vector", d=_no_d("svd_v1"),
          kernel=lambda xp, n, a: xp.linalg.svd(a, full_matrices=False)[2][:1, :].T),
     Prim("polar", 1, r_same, Call("polar", latex=r"\operatorname{polar}"), ("polar",),
-         doc="orthogonal polar factor U Vᵀ of X = U Σ Vᵀ", d=_no_d("polar"),
+         py="_polar({0})", py_helper=_POLAR_SRC, doc="orthogonal polar factor U Vᵀ of X = U Σ Vᵀ", d=_no_d("polar"),
          kernel=lambda xp, n, a: _polar(xp, a)),
 ]
 

@@ -166,10 +166,11 @@ class _Printer:
         args = list(node.args)
         if node.op == "smul" and args[1].op in ("matmul", "smul") and args[1] not in self.names:
             args = [args[0], *args[1].args]  # c (A B) prints as c A B: same value
-        parts = [self.wrap(args[0], spec.prec)]
+        tight = node.op == "kron"  # A B ⊗ C reads badly: (A B) ⊗ C
+        parts = [self.wrap(args[0], POSTFIX if tight else spec.prec)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
         for b in args[1:]:
-            parts.append(self.wrap(b, POSTFIX if juxt else spec.prec + 1))
+            parts.append(self.wrap(b, POSTFIX if juxt or tight else spec.prec + 1))
         return (sym if juxt else f" {sym} ").join(parts), spec.prec
 
     def add(self, node: Node) -> tuple[str, int]:
@@ -292,30 +293,33 @@ def _tree_sizes(roots) -> dict:
     return sizes
 
 
-def shared_names(roots, taken=(), min_size: int = 6, prefix: str = "t") -> dict:
-    """Names (t1, t2, …) for repeated non-trivial subexpressions of ``roots``, inner
-    ones first, so printing stays linear in the size of the DAG."""
+def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
+    """Names (t1, t2, …) for subexpressions repeated within one of ``roots`` (or, when
+    large, across them), inner ones first, so printing stays linear in the DAG's size."""
     from matd.core.expr import walk
-    parents: dict[Node, int] = {}
+    within: dict[Node, int] = {}   # most parents inside one root
+    across: dict[Node, int] = {}   # roots it appears in
+    order: list[Node] = []
     seen: set = set()
-    order = []
     for r in roots:
+        parents: dict[Node, int] = {}
         for n in walk(r):
-            if n in seen:
-                continue
-            seen.add(n)
-            order.append(n)
+            across[n] = across.get(n, 0) + 1
+            if n not in seen:
+                seen.add(n)
+                order.append(n)
             for a in set(n.args):
                 parents[a] = parents.get(a, 0) + 1
-    for r in roots:
-        parents[r] = parents.get(r, 0) + 1
+        for n, k in parents.items():
+            within[n] = max(within.get(n, 0), k)
     sizes = _tree_sizes(roots)
     names: dict[Node, str] = {}
     k = 0
     for n in order:
-        if parents.get(n, 0) < 2 or not n.args or sizes[n] < min_size:
+        if not n.args or n.op in ("transpose", "neg", "broadcast") or n in roots:
             continue
-        if n.op in ("transpose", "neg", "broadcast") and not n.args[0].args:
+        if not (within.get(n, 0) >= 2 and sizes[n] >= min_size
+                or across.get(n, 0) >= 2 and sizes[n] >= 3 * min_size):
             continue
         k += 1
         while f"{prefix}{k}" in taken:

@@ -108,7 +108,8 @@ def shape_short(shape) -> str:
         return "scalar"
     if c.is_one:
         return str(r)
-    return f"{r}×{c}"
+    rs, cs = (f"({d})" if len(d.factors) + (d.coef != 1) > 1 else str(d) for d in (r, c))
+    return f"{rs}×{cs}"
 
 
 class Clash(Exception):

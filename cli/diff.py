@@ -1,0 +1,266 @@
+"""``matd diff``: differentials, gradients, Jacobians and Hessians, rendered."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import click
+
+from matd.cli.check import load
+from matd.cli.sources import expression_source
+from matd.core.errors import MatdError
+
+FORMATS = ("text", "matd", "latex", "json", "numpy")
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    expr: str
+    wrt: tuple[str, ...]
+    order: int
+    fmt: str
+    layout: str
+    jacobian: str | None
+    steps: bool
+
+
+LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
+    "gradient": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
+    "jacobian": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
+    "vec-jacobian": ("∂vec f/∂vec {x}", r"\frac{{\partial \operatorname{{vec}} f}}"
+                     r"{{\partial \operatorname{{vec}} {x}}}"),
+    "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
+    "hessian": ("∂²f/∂{x}∂{x}ᵀ", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
+    "vec-hessian": ("∂²f/∂vec {x}²", r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
+}
+
+
+def _dims(shape) -> list[str]:
+    """A shape as numpy would have it (DESIGN §2): [] scalar, [n] vector, [m, n]."""
+    r, c = shape
+    if r.is_one and c.is_one:
+        return []
+    if c.is_one:
+        return [str(r)]
+    return [str(r), str(c)]
+
+
+def _shape_text(shape) -> str:
+    from matd.core.shapes import shape_short
+    return shape_short(shape)
+
+
+def run_diff(opts: DiffOptions):
+    """The library call: parse, type, differentiate.  Returns (program, derivation)."""
+    from matd.core.derive import derive
+    source = expression_source(opts.expr)
+    prog = load(source)
+    try:
+        d = derive(prog, list(opts.wrt) or None, opts.order, opts.layout, opts.steps)
+    except MatdError as e:
+        e.source = source if e.span is not None else None
+        raise
+    return prog, d
+
+
+def _shown(d, r, opts) -> bool:
+    """Whether the derivative is printed in text formats (matrix cases: on request)."""
+    return r.derivative is not None and (r.kind != "vec-jacobian" or opts.jacobian == "vec"
+                                         or opts.fmt in ("json", "numpy"))
+
+
+def _names(prog, d, opts):
+    """Definitions keep their names; other repeated subexpressions get t1, t2, …"""
+    from matd.core.printers import shared_names
+    roots = [d.f] + [x for r in d.results for x in (r.differential, r.gradient, r.riemannian)
+                     if x is not None]
+    roots += [r.derivative for r in d.results if _shown(d, r, opts)]
+    roots = list(dict.fromkeys(roots))
+    taken = set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
+    names = shared_names(roots, taken)
+    names.update(d.names)
+    return names
+
+
+def render_text(prog, d, opts, color: bool) -> str:
+    from matd.core.printers import to_unicode, with_where
+    names = _names(prog, d, opts)
+    rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
+
+    def row(label, node, shape=""):
+        defs, text = with_where(node, names, "unicode")
+        rows.append((label, text, shape, defs))
+
+    row("f", d.f, _shape_text(d.f.shape))
+    lead = "d²f" if d.order == 2 else ("df" if d.f.is_scalar else "dF")
+    if d.f.is_scalar and d.order == 1:
+        row(lead, d.results[0].differential)
+    for r in d.results:
+        x = r.wrt
+        if not d.f.is_scalar:
+            row(f"d{'F' if not d.f.is_vector else 'f'}", r.differential)
+        if d.order == 2:
+            row(f"∂f/∂{x}", r.gradient, _shape_text(r.gradient.shape))
+            row("d²f", r.differential)
+        if _shown(d, r, opts):
+            label = LABELS[r.kind][0].format(x=x)
+            if r.kind == "vec-jacobian" and not d.f.is_vector:
+                label = label.replace("vec f", "vec F")
+            if r.kind == "jacobian" and d.layout == "denominator":
+                label += " (denominator layout)"
+            row(label, r.derivative, _shape_text(r.derivative.shape))
+        elif r.derivative is None and r.note:
+            rows.append((LABELS[r.kind][0].format(x=x), f"(none: {r.note})", "", []))
+        if r.riemannian is not None:
+            row(f"grad_R f ({x} orth)", r.riemannian, _shape_text(r.riemannian.shape))
+    seen: set = set()
+    width = max(len(lbl) for lbl, *_ in rows)
+    ewidth = min(max(len(e) for _, e, _, _ in rows), 70)
+    out = []
+    for label, text, shape, defs in rows:
+        line = f"{label.ljust(width)} = {text}"
+        if shape:
+            line = f"{label.ljust(width)} = {text.ljust(ewidth)}   {shape}"
+        out.append(_style(line, label, shape, color))
+        for name, body in defs:
+            if name in seen:
+                continue
+            seen.add(name)
+            out.append(f"{' ' * width}   where {name} = {body}")
+    if any(a in prog.variables[r.wrt].params[1] for r in d.results for a in ("sym", "spd")):
+        out.append("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2)")
+    return "\n".join(out)
+
+
+def _style(line: str, label: str, shape: str, color: bool) -> str:
+    if not color:
+        return line
+    head, rest = line[:len(label)], line[len(label):]
+    if shape and rest.endswith(shape):
+        rest = rest[:-len(shape)] + f"\x1b[2m{shape}\x1b[0m"
+    return f"\x1b[1m{head}\x1b[0m{rest}"
+
+
+def render_steps(d, names) -> str:
+    from matd.core.printers import to_unicode
+    lines = ["derivation:"]
+    for st in d.steps:
+        lhs = to_unicode(st.node, names)
+        rhs = to_unicode(st.result, names)
+        lines.append(f"  d({lhs}) = {rhs}    [{st.rule}]")
+    for r in d.results:
+        x = r.wrt
+        if d.f.is_scalar and d.order == 1:
+            lines.append(f"  df = {to_unicode(r.differential, names)}    "
+                         f"[trace cyclicity: df = tr(Gᵀ d{x})]")
+            lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
+                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G (adjoints of the linear maps)]")
+        elif r.derivative is not None:
+            lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
+                         f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")
+    return "\n".join(lines)
+
+
+def _program_text(node, names) -> str:
+    """A derivative as a matd program: definitions of shared parts, then the expression."""
+    from matd.core.printers import with_where
+    defs, text = with_where(node, names, "matd")
+    return "; ".join([f"{n} = {b}" for n, b in defs] + [text])
+
+
+def render_json(prog, d, opts) -> str:
+    from matd.core.printers import to_matd
+    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    lines = []
+    expression = to_matd(d.f)
+    for r in d.results:
+        obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
+               "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
+               "differential": to_matd(r.differential),
+               "derivative": _program_text(r.derivative, names)
+               if r.derivative is not None else None,
+               "kind": r.kind, "layout": d.layout}
+        if r.gradient is not None:
+            obj["gradient"] = _program_text(r.gradient, names)
+        if r.riemannian is not None:
+            obj["riemannian"] = _program_text(r.riemannian, names)
+        if r.note:
+            obj["note"] = r.note
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def render_matd(prog, d, opts) -> str:
+    from matd.core.expr import free_vars
+    from matd.core.printers import shape_decl
+    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    blocks = []
+    for r in d.results:
+        node = r.derivative if _shown(d, r, opts) else r.differential
+        what = LABELS[r.kind][0].format(x=r.wrt) if node is r.derivative else f"d f (in d{r.wrt})"
+        lines = [f"# {what}: {_shape_text(node.shape)}"]
+        for v in free_vars(node):
+            attrs = "".join(" " + a for a in v.params[1])
+            lines.append(f"{v.params[0]}: {shape_decl(v.shape)}{attrs}")
+        lines.append(_program_text(node, names).replace("; ", "\n"))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_latex(prog, d, opts) -> str:
+    from matd.core.printers import to_latex
+    out = [r"\begin{align*}", rf"f &= {to_latex(d.f)} \\"]
+    shown_df = set()
+    for r in d.results:
+        if r.differential not in shown_df:
+            shown_df.add(r.differential)
+            out.append(rf"\mathrm{{d}}f &= {to_latex(r.differential)} \\")
+        if _shown(d, r, opts):
+            out.append(LABELS[r.kind][1].format(x=r.wrt) + rf" &= {to_latex(r.derivative)} \\")
+    out[-1] = out[-1].rstrip(" \\")
+    out.append(r"\end{align*}")
+    return "\n".join(out)
+
+
+def render_numpy(prog, d, opts) -> str:
+    from matd.core.printers import to_matd
+    from matd.core.pysource import numpy_function
+    outputs = [("value", d.f)] + [(r.wrt, r.derivative) for r in d.results
+                                  if r.derivative is not None]
+    what = ", ".join(f"d/d{r.wrt}" for r in d.results if r.derivative is not None)
+    doc = f"{to_matd(d.f)} and its derivatives ({what}), computed with numpy."
+    return numpy_function("matd_f", prog.variables, outputs, doc)
+
+
+@click.command(help="Differentiate: the differential df and the gradient, Jacobian or "
+               "Hessian of the last expression of EXPR (matd text, a file, or - for "
+               "standard input). Without --wrt, by every variable.")
+@click.argument("expr")
+@click.option("--wrt", multiple=True, metavar="X", help="A variable to differentiate by "
+              "(repeatable).")
+@click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="2: the Hessian (scalar expressions).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text (for people), matd (re-parseable), latex, json (one object per "
+              "variable), numpy (Python source).")
+@click.option("--layout", type=click.Choice(["numerator", "denominator"]),
+              default="numerator", show_default=True,
+              help="Jacobian layout: numerator is m×n for f in R^m, x in R^n.")
+@click.option("--jacobian", type=click.Choice(["vec"]), default=None,
+              help="Also show matrix-by-matrix derivatives as the vec-Jacobian ∂vec F/∂vec X.")
+@click.option("--steps", is_flag=True, help="Show the derivation, one rule per line.")
+def diff(expr, wrt, order, fmt, layout, jacobian, steps):
+    from matd.cli.render import use_color
+    opts = DiffOptions(expr, tuple(wrt), int(order), fmt, layout, jacobian, steps)
+    prog, d = run_diff(opts)
+    if fmt == "text":
+        import sys
+        color = use_color(sys.stdout)
+        if steps:
+            click.echo(render_steps(d, _names(prog, d, opts)))
+        click.echo(render_text(prog, d, opts, color))
+    else:
+        render = {"json": render_json, "matd": render_matd, "latex": render_latex,
+                  "numpy": render_numpy}[fmt]
+        click.echo(render(prog, d, opts))
+    return 0

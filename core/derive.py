@@ -1,0 +1,141 @@
+"""The one library call behind ``matd diff``: a program and the variables to
+differentiate by -> differentials and derivatives, read off per DESIGN §2.
+
+>>> from matd.grammar.parse import parse_program
+>>> from matd.core.printers import to_unicode
+>>> d = derive(parse_program("X: n x n; logdet(X)"), ["X"])
+>>> r = d.results[0]
+>>> r.kind, to_unicode(r.differential), to_unicode(r.derivative)
+('gradient', 'tr(X⁻¹ dX)', 'X⁻ᵀ')
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matd.core.algebra as A
+from matd.core.differentiate import differential
+from matd.core.errors import MatdError
+from matd.core.expr import Node
+from matd.core.primitives import NoClosedForm, NotDifferentiable
+from matd.core.readoff import gradients, riemannian, structured, vec_jacobian
+from matd.core.simplify import simplify
+
+
+@dataclass
+class Result:
+    """What matd found for one variable."""
+
+    wrt: str
+    kind: str                 # gradient | jacobian | vec-jacobian | derivative | hessian | vec-hessian
+    differential: Node        # df (order 1) or d²f (order 2), simplified, in dX
+    derivative: Node | None   # None where no closed matrix form exists
+    gradient: Node | None = None   # order 2: the gradient the Hessian differentiates
+    riemannian: Node | None = None  # orth variables
+    note: str = ""
+
+
+@dataclass
+class Derivation:
+    f: Node
+    order: int
+    layout: str
+    results: list[Result]
+    steps: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)   # definitions: node -> name
+
+
+def _subst_dvar(e: Node, name: str, value: Node) -> Node:
+    """e with the differential d<name> replaced by ``value`` (then simplified)."""
+    from matd.core.expr import walk
+    from matd.core.simplify import rebuild
+    memo: dict[Node, Node] = {}
+    for n in walk(e):
+        if n.op == "dvar" and n.params[0] == name:
+            memo[n] = value
+        else:
+            memo[n] = rebuild(n, [memo[a] for a in n.args]) if n.args else n
+    return simplify(memo[e])
+
+
+def quadratic_form(dG: Node, x: Node) -> Node:
+    """d²f = ⟨dX, dG⟩ written tr(dXᵀ dG) (dxᵀ dG for a vector)."""
+    return simplify(A.inner(A.dvar(x), dG))
+
+
+def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "numerator",
+           steps: bool = False) -> Derivation:
+    """Differentiate the program's result by ``wrt`` (default: every free variable)."""
+    f = prog.result
+    if f is None:
+        raise MatdError("nothing to differentiate: the program has no expression",
+                        hint="end the program with an expression, e.g. `x: n; norm(x)^2`")
+    names = {node: name for name, node in prog.definitions.items()}
+    from matd.core.expr import free_vars
+    present = {v.params[0]: v for v in free_vars(f)}
+    if not wrt:
+        wrt = list(present)
+        if not wrt:
+            raise MatdError("the expression has no variables to differentiate by")
+    xs = []
+    for name in wrt:
+        if name not in prog.variables:
+            known = ", ".join(prog.variables) or "none"
+            raise MatdError(f"--wrt {name}: no variable '{name}' in the program",
+                            hint=f"variables: {known}")
+        xs.append(prog.variables[name])
+    if order == 2 and not f.is_scalar:
+        raise MatdError("--order 2 needs a scalar expression (a Hessian of a scalar f)",
+                        hint="differentiate a scalar, e.g. a norm or a trace")
+    log: list = [] if steps else None
+    try:
+        if f.is_scalar:
+            results = _scalar(f, xs, order, log, names)
+        else:
+            results = [_nonscalar(f, x, layout, log, names) for x in xs]
+    except NotDifferentiable as e:
+        raise MatdError(str(e), hint="first derivatives of spectral functions are available; "
+                        "their second derivatives are not") from None
+    return Derivation(f, order, layout, results, log or [], names)
+
+
+def _scalar(f, xs, order, log, names):
+    grads = gradients(f, xs, log, names, raw=True)
+    # df written the textbook way: Σ tr(Gᵀ dX) (trace cyclicity puts dX last)
+    df = simplify(A.add(*(A.inner(grads[x.params[0]], A.dvar(x)) for x in xs)))
+    out = []
+    for x in xs:
+        name = x.params[0]
+        G = grads[name]
+        if order == 1:
+            shown = structured(G, x)
+            shown = simplify(shown)
+            r = Result(name, "gradient", df, shown)
+            if "orth" in x.params[1]:
+                r.riemannian = simplify(riemannian(G, x))
+            out.append(r)
+            continue
+        dG = simplify(differential(G, [name]))
+        try:
+            H = simplify(vec_jacobian(A.fn("vec", dG), x))
+        except NoClosedForm as e:
+            H, note = None, f"no closed Kronecker form: {e}"
+        else:
+            note = ""
+        kind = "hessian" if x.shape[1].is_one else "vec-hessian"
+        out.append(Result(name, kind, quadratic_form(dG, x), H, gradient=simplify(G), note=note))
+    return out
+
+
+def _nonscalar(f, x, layout, log, names):
+    name = x.params[0]
+    df = simplify(differential(f, [name], log, names))
+    if x.is_scalar:  # dF = M dt: the derivative is M, shaped like F
+        return Result(name, "derivative", df, _subst_dvar(df, name, A.const(1)))
+    try:
+        J = simplify(vec_jacobian(A.fn("vec", df), x))
+    except NoClosedForm as e:
+        return Result(name, "vec-jacobian", df, None, note=f"no closed Kronecker form: {e}")
+    kind = "jacobian" if f.shape[1].is_one and x.shape[1].is_one else "vec-jacobian"
+    if layout == "denominator":
+        J = simplify(A.transpose(J))
+    return Result(name, kind, df, J)
