@@ -25,6 +25,8 @@ class ExitStatus(enum.IntEnum):
 # `matd --help` lists the commands without importing them.
 COMMANDS = {
     "diff": ("matd.cli.diff", "diff", "Differentials, gradients, Jacobians and Hessians."),
+    "eval": ("matd.cli.numeric", "eval_", "Evaluate an expression on given or random values."),
+    "grad": ("matd.cli.numeric", "grad", "Numeric gradients, Jacobians, Hessians; --check them."),
     "check": ("matd.cli.check", "check", "Shape-check files of formulas (for pre-commit hooks)."),
     "shape": ("matd.cli.check", "shape", "Print the inferred shape of every name and the result."),
 }

@@ -179,18 +179,21 @@ class _Elab:
     def declare(self, d: Decl) -> None:
         dims = []
         for ds in d.dims:
-            if isinstance(ds.value, int):
-                if ds.value < 1:
-                    raise MatdError("a dimension must be a positive size", ds.span)
-                dims.append(Dim.const(ds.value))
-            else:
-                what = self.taken(ds.value)
+            dim = Dim.const(1)
+            for v in ds.value if isinstance(ds.value, tuple) else (ds.value,):
+                if isinstance(v, int):
+                    if v < 1:
+                        raise MatdError("a dimension must be a positive size", ds.span)
+                    dim = dim * Dim.const(v)
+                    continue
+                what = self.taken(v)
                 if what and what != "a dimension":
-                    raise MatdError(f"'{ds.value}' is {what}, not a dimension", ds.span,
+                    raise MatdError(f"'{v}' is {what}, not a dimension", ds.span,
                                     "dimension names and variable names must differ",
-                                    self.first_span(ds.value), "first here")
-                self.dims.setdefault(ds.value, ds.span)
-                dims.append(Dim.sym(ds.value))
+                                    self.first_span(v), "first here")
+                self.dims.setdefault(v, ds.span)
+                dim = dim * Dim.sym(v)
+            dims.append(dim)
         shape = (dims + [ONE, ONE])[:2] if len(dims) < 2 else tuple(dims)
         shape = tuple(shape)
         attrs = []
@@ -510,10 +513,18 @@ def _zonk(el: _Elab) -> tuple[dict, dict]:
     return z, named
 
 
-def elaborate(stmts: list, source: Source, collect_errors: bool = False) -> Program:
+def elaborate(stmts: list, source: Source, collect_errors: bool = False,
+              given: dict | None = None) -> Program:
     """Type a parsed program.  With ``collect_errors``, keep going after a bad
-    statement and return the errors in ``Program.errors`` (for ``matd check``)."""
+    statement and return the errors in ``Program.errors`` (for ``matd check``).
+    ``given`` maps names the program does not declare to concrete (rows, cols),
+    e.g. from arrays given on the command line."""
     el = _Elab(source, collect_errors)
+    declared = {n for st in stmts if isinstance(st, Decl) for n, _ in st.names}
+    for name, (r, c) in (given or {}).items():
+        if name not in declared:
+            shape = (Dim.const(r), Dim.const(c))
+            el.vars[name] = _Var(name, shape, Node.make("var", (), (name,), shape), Span(0, 0))
     for st in stmts:
         try:
             el.statement(st)
@@ -521,6 +532,9 @@ def elaborate(stmts: list, source: Source, collect_errors: bool = False) -> Prog
             if not collect_errors:
                 raise
             el.errors.append(e)
+    for name in given or {}:  # given but never used: not a variable of this program
+        if name not in declared and name in el.vars and el.vars[name].node not in el.spans:
+            del el.vars[name]
     z, named = _zonk(el)
     variables = {name: z(v.node) for name, v in el.vars.items()}
     dims = {name: Dim.sym(name) for name in el.dims}

@@ -136,9 +136,9 @@ _POLAR_SRC = """def _polar(x):
 
 
 # --- helpers the columns share ---------------------------------------------------------
-def _s(x):
+def _s(xp, x):
     """A 0-d or 1-element result as a 1×1 array."""
-    return x.reshape((1, 1))
+    return xp.reshape(x, (1, 1))
 
 
 def _chain_adjoint(n, i, G):
@@ -202,7 +202,7 @@ def _sigmoid(xp, x):
 
 def _top_eig(xp, x, which):
     w, v = xp.linalg.eigh(x)
-    return v[:, which:which + 1] if which == 0 else v[:, -1:]
+    return v[:, :1] if which == 0 else v[:, -1:]
 
 
 def _no_d(what):
@@ -219,15 +219,20 @@ def _no_form(what):
 
 def _logsumexp(xp, x):
     m = xp.max(x)
-    return _s(m + xp.log(xp.sum(xp.exp(x - m))))
+    return _s(xp, m + xp.log(xp.sum(xp.exp(x - m))))
 
 
 def _commutation(xp, m, n, dtype):
-    K = xp.zeros((m * n, m * n), dtype=dtype)
-    for i in range(m):
-        for j in range(n):
-            K[i * n + j, j * m + i] = 1
-    return K
+    """K(m,n): row i·n + j picks vec-entry j·m + i (so K vec(X) = vec(Xᵀ))."""
+    perm = xp.asarray([j * m + i for i in range(m) for j in range(n)])
+    return xp.take(xp.eye(m * n, dtype=dtype), perm, axis=0)
+
+
+def _kron(xp, a, b):
+    """A ⊗ B with array-API calls only."""
+    (m, n), (p, q) = a.shape, b.shape
+    out = xp.reshape(a, (m, 1, n, 1)) * xp.reshape(b, (1, p, 1, q))
+    return xp.reshape(out, (m * p, n * q))
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -289,7 +294,7 @@ _ROWS = [
          d=lambda n, a, da: A.add(A.kron(da[0], a[1]), A.kron(a[0], da[1])),
          adjoint=_no_form("the adjoint of a Kronecker product"),
          vjac=_no_form("the vec-Jacobian of a Kronecker product"),
-         kernel=lambda xp, n, a, b: xp.kron(a, b),
+         kernel=lambda xp, n, a, b: _kron(xp, a, b),
          sample=("A: m x n; B: p x q; sum(exp(kron(A, B)))", {})),
     Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), linear=True,
          py="{0}.T", doc="transpose", adjoint=lambda n, i, G: A.transpose(G),
@@ -323,13 +328,14 @@ _ROWS = [
     Prim("tr", 1, r_square_scalar("tr"), Call("tr", latex=r"\operatorname{tr}"), ("tr",),
          linear=True, py="np.trace({0}).reshape(1, 1)", doc="trace", adjoint=lambda n, i, G: A.smul(G, A.eye(n.args[0].shape[0])),
          vjac=lambda n, i: A.transpose(A.fn("vec", A.eye(n.args[0].shape[0]))),
-         kernel=lambda xp, n, a: _s(xp.sum(xp.diagonal(a))), sample=("X: n x n; tr(X)", {})),
+         kernel=lambda xp, n, a: _s(xp, xp.sum(xp.linalg.diagonal(a))),
+         sample=("X: n x n; tr(X)", {})),
     Prim("diag", 1, r_diag, Call("diag", latex=r"\operatorname{diag}"), ("diag",),
          linear=True, py="_diag({0})", py_helper=_DIAG_SRC, doc="vector -> diagonal matrix; square matrix -> its diagonal",
          adjoint=lambda n, i, G: A.fn("diag", G),
          vjac=_no_form("the vec-Jacobian of diag"),
-         kernel=lambda xp, n, a: xp.diag(a[:, 0]) if a.shape[1] == 1 and a.shape[0] > 1
-         else xp.reshape(xp.diagonal(a), (-1, 1)),
+         kernel=lambda xp, n, a: xp.eye(a.shape[0], dtype=a.dtype) * xp.reshape(a, (1, -1))
+         if a.shape[1] == 1 and a.shape[0] > 1 else xp.reshape(xp.linalg.diagonal(a), (-1, 1)),
          sample=("X: n x n; x: n; sum(exp(diag(X))) + sum(exp(diag(x)))", {})),
     Prim("vec", 1, r_vec, Call("vec", latex=r"\operatorname{vec}"), ("vec",), linear=True,
          py="{0}.reshape(-1, 1, order='F')", doc="stack columns", adjoint=_no_form("the adjoint of vec (unvec)"),
@@ -339,19 +345,19 @@ _ROWS = [
     Prim("sum", 1, r_scalar, Call("sum", latex=r"\operatorname{sum}"), ("sum",), linear=True,
          py="np.sum({0}).reshape(1, 1)", doc="sum of all entries", adjoint=lambda n, i, G: A.smul(G, A.ones(n.args[0].shape)),
          vjac=lambda n, i: A.transpose(A.ones((_size(n.args[0].shape), ONE))),
-         kernel=lambda xp, n, a: _s(xp.sum(a)), sample=("X: m x n; sum(X)", {})),
+         kernel=lambda xp, n, a: _s(xp, xp.sum(a)), sample=("X: m x n; sum(X)", {})),
     # matrix functions
     Prim("det", 1, r_square_scalar("det"), Call("det", latex=r"\det"), ("det",),
          py="np.linalg.det({0}).reshape(1, 1)", doc="Jacobi's formula: d det X = det X tr(X⁻¹ dX)",  # Magnus & Neudecker
          d=lambda n, a, da: A.smul(n, A.tr(A.matmul(A.inv(a[0]), da[0]))),
-         kernel=lambda xp, n, a: _s(xp.linalg.det(a)),
+         kernel=lambda xp, n, a: _s(xp, xp.linalg.det(a)),
          sample=("X: n x n; det(X)", {"X": "wellcond"})),
     Prim("logdet", 1, r_square_scalar("logdet"),
          {"matd": Call("logdet"), "unicode": Call("logdet"),
           "latex": Wrap(r"\log\left|\det\left(", r"\right)\right|")}, ("logdet",),
          py="np.linalg.slogdet({0})[1].reshape(1, 1)", doc="d log|det X| = tr(X⁻¹ dX)",  # Cookbook (43)
          d=lambda n, a, da: A.tr(A.matmul(A.inv(a[0]), da[0])),
-         kernel=lambda xp, n, a: _s(xp.linalg.slogdet(a)[1]),
+         kernel=lambda xp, n, a: _s(xp, xp.linalg.slogdet(a)[1]),
          sample=("X: n x n; logdet(X)", {"X": "wellcond"})),
     Prim("pinv", 1, r_pinv, {"matd": Call("pinv"), "unicode": Postfix("⁺", "⁺", "⁺"),
                              "latex": Postfix("^{+}", "^{+}", "^{+}")}, ("pinv",),
@@ -400,8 +406,7 @@ _ROWS = [
     Prim("step", 1, r_same, Call("step", latex=r"\operatorname{step}"), ("step",),
          py="({0} > 0).astype(float)", doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape),
-         kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype) if hasattr(xp, "astype")
-         else (a > 0).astype(a.dtype),
+         kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype),
          sample=("X: m x n; sum(step(X))", {"X": "nonzero"})),
     Prim("sign", 1, r_same, Call("sign", latex=r"\operatorname{sign}"), ("sign",),
          py="np.sign({0})", doc="elementwise sign (0 at 0); derivative 0",
@@ -411,24 +416,23 @@ _ROWS = [
     Prim("norm", 1, r_scalar, _norm("norm", ""), ("norm", "norm2"),
          py="np.sqrt(np.sum({0} ** 2)).reshape(1, 1)", doc="2-norm of a vector, Frobenius norm of a matrix: d‖X‖ = ⟨X, dX⟩/‖X‖",
          d=lambda n, a, da: A.div(A.inner(a[0], da[0]), n),
-         kernel=lambda xp, n, a: _s(xp.sqrt(xp.sum(a * a))),
+         kernel=lambda xp, n, a: _s(xp, xp.sqrt(xp.sum(a * a))),
          sample=("X: m x n; norm(X)", {})),
     Prim("norm1", 1, r_scalar, _norm("norm1", "1"), ("norm1",),
          py="np.sum(np.abs({0})).reshape(1, 1)", doc="sum of absolute entries: d‖X‖₁ = ⟨sign X, dX⟩",
          d=lambda n, a, da: A.inner(A.fn("sign", a[0]), da[0]),
-         kernel=lambda xp, n, a: _s(xp.sum(xp.abs(a))), sample=("X: m x n; norm1(X)", {})),
+         kernel=lambda xp, n, a: _s(xp, xp.sum(xp.abs(a))),
+         sample=("X: m x n; norm1(X)", {})),
     Prim("specnorm", 1, r_scalar, _norm("specnorm", "2"), ("specnorm",),
          py="np.linalg.norm({0}, 2).reshape(1, 1)", doc="largest singular value: dσ = uᵀ dX v",  # top singular pair
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("svd_u1", a[0])), da[0],
                                      A.fn("svd_v1", a[0])),
-         kernel=lambda xp, n, a: _s(xp.linalg.svd(a, compute_uv=False)[0]) if not hasattr(
-             xp.linalg, "svdvals") else _s(xp.linalg.svdvals(a)[0]),
+         kernel=lambda xp, n, a: _s(xp, xp.linalg.svdvals(a)[0]),
          sample=("X: m x n; specnorm(X)", {})),
     Prim("nuclear", 1, r_scalar, _norm("nuclear", "*"), ("nuclear",),
          py="np.linalg.norm({0}, 'nuc').reshape(1, 1)", doc="sum of singular values: d‖X‖* = ⟨U Vᵀ, dX⟩ (full rank)",
          d=lambda n, a, da: A.inner(A.fn("polar", a[0]), da[0]),
-         kernel=lambda xp, n, a: _s(xp.sum(xp.linalg.svd(a, compute_uv=False))) if not hasattr(
-             xp.linalg, "svdvals") else _s(xp.sum(xp.linalg.svdvals(a))),
+         kernel=lambda xp, n, a: _s(xp, xp.sum(xp.linalg.svdvals(a))),
          sample=("X: m x n; nuclear(X)", {})),
     Prim("logsumexp", 1, r_scalar, Call("logsumexp", latex=r"\operatorname{logsumexp}"),
          ("logsumexp",), py="_logsumexp({0})", py_helper=_LSE_SRC, doc="log Σ exp(xᵢ): d = ⟨exp(X − lse), dX⟩",
@@ -445,21 +449,22 @@ _ROWS = [
          d=lambda n, a, da: A.add(A.fn("dot", da[0], a[1]), A.fn("dot", a[0], da[1])),
          adjoint=lambda n, i, G: A.smul(G, _other(n, i)),
          vjac=lambda n, i: A.transpose(A.fn("vec", _other(n, i))),
-         kernel=lambda xp, n, a, b: _s(xp.sum(a * b)), sample=("X, Y: m x n; dot(X, Y)", {})),
+         kernel=lambda xp, n, a, b: _s(xp, xp.sum(a * b)),
+         sample=("X, Y: m x n; dot(X, Y)", {})),
     # spectral
     Prim("lambda_max", 1, r_square_scalar("lambda_max"),
          Call("lambda_max", "λmax", r"\lambda_{\max}"), ("lambda_max",),
          py="np.linalg.eigvalsh({0})[-1:].reshape(1, 1)", doc="largest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_max", a[0])), da[0],
                                      A.fn("eigvec_max", a[0])),
-         kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[-1]),
+         kernel=lambda xp, n, a: _s(xp, xp.linalg.eigvalsh(a)[-1]),
          sample=("S: n x n sym; lambda_max(S)", {"S": "sym"})),
     Prim("lambda_min", 1, r_square_scalar("lambda_min"),
          Call("lambda_min", "λmin", r"\lambda_{\min}"), ("lambda_min",),
          py="np.linalg.eigvalsh({0})[:1].reshape(1, 1)", doc="smallest eigenvalue of a symmetric matrix: dλ = vᵀ dS v",
          d=lambda n, a, da: A.matmul(A.transpose(A.fn("eigvec_min", a[0])), da[0],
                                      A.fn("eigvec_min", a[0])),
-         kernel=lambda xp, n, a: _s(xp.linalg.eigvalsh(a)[0]),
+         kernel=lambda xp, n, a: _s(xp, xp.linalg.eigvalsh(a)[0]),
          sample=("S: n x n sym; lambda_min(S)", {"S": "sym"})),
     Prim("eigvec_max", 1, r_vector_of_square, Call("eigvec_max", "v_max", r"v_{\max}"),
          ("eigvec_max",), py="np.linalg.eigh({0})[1][:, -1:]", doc="unit eigenvector of the largest eigenvalue (sign arbitrary)",

@@ -67,9 +67,9 @@ def _transformer():
         def shape2(self, meta, a, b):
             return (a, b)
 
-        def dim(self, meta, tok):
-            value = int(tok) if tok.type == "INT" else str(tok)
-            return DimSyn(value, _tspan(tok))
+        def dim(self, meta, *toks):
+            values = tuple(int(t) if t.type == "INT" else str(t) for t in toks)
+            return DimSyn(values[0] if len(values) == 1 else values, _span(meta))
 
         def attr(self, meta, tok):
             return (str(tok), _tspan(tok))

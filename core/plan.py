@@ -1,0 +1,337 @@
+"""Compiled evaluation: an IR DAG -> a plan of steps for concrete sizes, run many times.
+
+Compiling once decides what is computed and how, for the actual sizes:
+
+- every shared subexpression is one step (computed once);
+- matrix chains are multiplied in the cheapest order (matrix-chain DP on flops);
+- ``inv(X) B`` / ``B inv(X)`` (and with X⁻ᵀ) are solves, never an inverse,
+  unless the inverse is needed by itself anyway;
+- ``diag(v) A`` / ``A diag(v)`` scale rows / columns, never a dense diagonal;
+- ``kron(A, B) M`` is applied as ``B X Aᵀ`` on reshaped columns, never formed;
+- ``logdet`` of an spd variable goes through Cholesky, otherwise ``slogdet``.
+
+Kernels come from the primitive table's ``kernel`` column; the plan itself uses
+only array-API calls, so it runs on numpy, CuPy or ``array_api_strict`` alike.
+Numerical trouble (singular or indefinite matrices, NaN/Inf, overflow) raises
+``NumericError`` naming the subexpression.
+
+>>> import numpy as np
+>>> from matd.grammar.parse import parse_program
+>>> p = parse_program("X, B: n x n; tr(inv(X) B)")
+>>> plan = Plan([p.result], {"n": 3})
+>>> [s.label for s in plan.steps if s.kind != "input"]
+['solve', 'tr']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from matd.core.errors import MatdError
+from matd.core.expr import Node, walk
+from matd.core.primitives import PRIMS, _commutation, _kron
+
+
+class NumericError(MatdError):
+    """Numerical trouble while evaluating (exit 2)."""
+
+
+def size(d, sizes: dict) -> int:
+    out = d.coef
+    for f in d.factors:
+        if f not in sizes:
+            raise MatdError(f"dimension '{f}' has no size",
+                            hint=f"give it one: --dims {f}=N (or an input array that has it)")
+        out *= sizes[f]
+    return out
+
+
+@dataclass
+class Step:
+    kind: str            # input | const | kernel | matmul | solve | rsolve | rowscale | …
+    node: Node | None    # what it computes (None for intermediate chain products)
+    args: tuple          # slot numbers
+    shape: tuple
+    extra: object = None
+    label: str = ""
+
+
+@dataclass
+class Plan:
+    """A compiled evaluation of ``outputs`` for the given dim sizes."""
+
+    outputs: list
+    sizes: dict
+    spd: frozenset = frozenset()
+    steps: list = field(default_factory=list)
+    out_slots: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.slot: dict[Node, int] = {}
+        self.users: dict[Node, int] = {}
+        for r in self.outputs:
+            for n in walk(r):
+                for a in n.args:
+                    self.users[a] = self.users.get(a, 0) + 1
+        for r in self.outputs:
+            self.users[r] = self.users.get(r, 0) + 1
+        self.out_slots = [self.compile(r) for r in self.outputs]
+
+    # -- compiling ------------------------------------------------------------------
+    def shape(self, n: Node) -> tuple[int, int]:
+        return (size(n.shape[0], self.sizes), size(n.shape[1], self.sizes))
+
+    def emit(self, kind, node, args, shape, extra=None, label="") -> int:
+        self.steps.append(Step(kind, node, tuple(args), shape, extra, label))
+        return len(self.steps) - 1
+
+    def compile(self, n: Node) -> int:
+        if n in self.slot:
+            return self.slot[n]
+        op = n.op
+        if op in ("var", "dvar"):
+            s = self.emit("input", n, (), self.shape(n), (op, n.params[0]))
+        elif op in ("const", "dim", "eye", "ones", "zeros", "commutation"):
+            s = self.emit("const", n, (), self.shape(n))
+        elif op == "matmul":
+            s = self.chain(n)
+        elif op == "logdet" and n.args[0].op == "var" and n.args[0].params[0] in self.spd:
+            s = self.emit("cholesky_logdet", n, (self.compile(n.args[0]),), (1, 1))
+        elif op == "ufunc":
+            s = self.emit("ufunc", n, (self.compile(n.args[0]),), self.shape(n))
+        else:
+            args = [self.compile(a) for a in n.args]
+            s = self.emit("kernel", n, args, self.shape(n), label=op)
+        self.slot[n] = s
+        return s
+
+    def _alone(self, n: Node) -> bool:
+        """Used only inside the chain being compiled (so no one needs it formed)."""
+        return self.users.get(n, 0) <= 1 and n not in self.slot
+
+    def chain(self, n: Node) -> int:
+        """A matrix chain: cheapest order by dynamic programming, then solves,
+        scalings and Kronecker applications where the factors allow."""
+        f: list[Node] = []
+
+        def flatten(x, top=False):
+            if x.op == "matmul" and (top or self._alone(x)):
+                for a in x.args:
+                    flatten(a)
+            else:
+                f.append(x)
+        flatten(n, True)
+        dims = [self.shape(f[0])[0]] + [self.shape(x)[1] for x in f]
+        k = len(f)
+        cost = [[0] * k for _ in range(k)]
+        split = [[0] * k for _ in range(k)]
+        for length in range(2, k + 1):
+            for i in range(k - length + 1):
+                j = i + length - 1
+                cost[i][j] = float("inf")
+                for s in range(i, j):
+                    c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
+                    if c < cost[i][j]:
+                        cost[i][j], split[i][j] = c, s
+
+        def build(i, j):
+            if i == j:
+                return ("factor", f[i])
+            s = split[i][j]
+            return ("mul", build(i, s), build(s + 1, j), (dims[i], dims[j + 1]))
+
+        return self.lower(build(0, k - 1), n)
+
+    def lower(self, t, node=None) -> int:
+        if t[0] == "factor":
+            return self.compile(t[1])
+        _, lt, rt, shape = t
+        left = t[1][1] if lt[0] == "factor" else None
+        right = rt[1] if rt[0] == "factor" else None
+        # inv(X) R  ->  solve(X, R);   X⁻ᵀ R -> solve(Xᵀ, R)
+        for cand, trans in ((left, False), (left, True)):
+            inv = _inverse_of(cand, trans)
+            if inv is not None and self._alone(cand):
+                r = self.lower(rt)
+                return self.emit("solve", node, (self.compile(inv), r), shape, trans, "solve")
+        for cand, trans in ((right, False), (right, True)):
+            inv = _inverse_of(cand, trans)
+            if inv is not None and self._alone(cand):
+                lft = self.lower(lt)
+                return self.emit("rsolve", node, (lft, self.compile(inv)), shape, trans, "rsolve")
+        if left is not None and _is_diag_vec(left) and self._alone(left):
+            r = self.lower(rt)
+            return self.emit("rowscale", node, (self.compile(left.args[0]), r), shape)
+        if right is not None and _is_diag_vec(right) and self._alone(right):
+            lft = self.lower(lt)
+            return self.emit("colscale", node, (lft, self.compile(right.args[0])), shape)
+        if left is not None and left.op == "kron" and self._alone(left):
+            r = self.lower(rt)
+            a, b = (self.compile(x) for x in left.args)
+            return self.emit("kron_apply", node, (a, b, r), shape, label="kron_apply")
+        return self.emit("matmul", node, (self.lower(lt), self.lower(rt)), shape, label="matmul")
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, env: dict, xp=None, denv: dict | None = None, dtype=None, check=True):
+        """Values of the outputs (2-D arrays) for inputs ``env`` (and ``denv`` for dX)."""
+        if xp is None:
+            import array_api_compat.numpy as xp
+        dtype = dtype or xp.float64
+        import warnings
+        with warnings.catch_warnings():  # trouble is reported below, by name, not warned
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._run(env, xp, denv, dtype, check)
+
+    def _run(self, env, xp, denv, dtype, check):
+        vals: list = [None] * len(self.steps)
+        for i, st in enumerate(self.steps):
+            try:
+                v = self._step(st, vals, env, denv or {}, xp, dtype)
+            except NumericError:
+                raise
+            except MatdError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
+                raise NumericError(_trouble(st, e), hint=_hint(st)) from None
+            if check and st.kind not in ("input", "const") and not _finite(xp, v):
+                if all(_finite(xp, vals[a]) for a in st.args):
+                    raise NumericError(f"{_what(st)} is not finite (NaN or Inf)", hint=_hint(st))
+            vals[i] = v
+        return [vals[s] for s in self.out_slots]
+
+    def _step(self, st: Step, vals, env, denv, xp, dtype):
+        a = [vals[j] for j in st.args]
+        n, kind = st.node, st.kind
+        if kind == "input":
+            which, name = st.extra
+            src = env if which == "var" else denv
+            if name not in src:
+                raise MatdError(f"no value for {'d' if which == 'dvar' else ''}{name}",
+                                hint=f"give it: --at {name}=VALUE (or --random)")
+            return src[name]
+        if kind == "const":
+            return _leaf(n, st.shape, xp, dtype, self.sizes)
+        if kind == "kernel":
+            return PRIMS[n.op].kernel(xp, _At(n, st.shape), *a)
+        if kind == "matmul":
+            return xp.matmul(a[0], a[1])
+        if kind == "solve":
+            x = a[0].T if st.extra else a[0]
+            return xp.linalg.solve(x, a[1])
+        if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
+            x = a[1] if st.extra else a[1].T
+            return xp.linalg.solve(x, a[0].T).T
+        if kind == "rowscale":
+            return a[0] * a[1]
+        if kind == "colscale":
+            return a[0] * xp.reshape(a[1], (1, -1))
+        if kind == "kron_apply":  # (A ⊗ B) M, column by column: vec(B X Aᵀ)
+            A, B, M = a
+            (ma, na), (mb, nb) = A.shape, B.shape
+            k = M.shape[1]
+            Y = xp.matmul(B, xp.reshape(M, (na, nb, k)))          # (na, mb, k)
+            Z = xp.matmul(A, xp.reshape(Y, (na, mb * k)))          # (ma, mb·k)
+            return xp.reshape(Z, (ma * mb, k))
+        if kind == "cholesky_logdet":
+            try:
+                L = xp.linalg.cholesky(a[0])
+            except Exception:  # noqa: BLE001
+                raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
+                                   "positive definite (Cholesky failed in logdet)",
+                                   hint="check the input, or drop the spd attribute") from None
+            d = xp.linalg.diagonal(L)
+            if not _finite(xp, d) or bool(xp.any(d <= 0)):
+                raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
+                                   "positive definite (Cholesky failed in logdet)")
+            return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
+        if kind == "ufunc":
+            uf = n.params[0]
+            inner = Plan([uf.body], {})
+            v = inner.run({uf.params[0]: a[0]}, xp, dtype=dtype, check=False)[0]
+            return xp.broadcast_to(v, st.shape) if tuple(v.shape) != st.shape else v
+        raise AssertionError(kind)  # pragma: no cover
+
+    def describe(self) -> list[str]:
+        """One line per step, for tests and ``--explain``."""
+        from matd.core.printers import to_matd
+        out = []
+        for i, st in enumerate(self.steps):
+            what = to_matd(st.node) if st.node is not None else "(chain part)"
+            out.append(f"{i}: {st.kind} {list(st.args)} {st.shape[0]}×{st.shape[1]}  {what}")
+        return out
+
+    def kinds(self) -> list[str]:
+        return [st.kind for st in self.steps]
+
+
+def _inverse_of(n: Node | None, trans: bool) -> Node | None:
+    """X when n is inv(X) (trans=False) or its transpose (trans=True)."""
+    if n is None:
+        return None
+    if not trans and n.op == "inv":
+        return n.args[0]
+    if trans and n.op == "transpose" and n.args[0].op == "inv":
+        return n.args[0].args[0]
+    return None
+
+
+def _is_diag_vec(n: Node) -> bool:
+    return n.op == "diag" and n.args[0].shape[1].is_one and not n.args[0].is_scalar
+
+
+class _At:
+    __slots__ = ("params", "shape", "node")
+
+    def __init__(self, node, shape):
+        self.node, self.params, self.shape = node, node.params, shape
+
+
+def _leaf(n: Node, shape, xp, dtype, sizes):
+    op = n.op
+    if op == "const":
+        return xp.full((1, 1), n.params[0], dtype=dtype)
+    if op == "dim":
+        return xp.full((1, 1), size(n.params[0], sizes), dtype=dtype)
+    if op == "eye":
+        return xp.eye(shape[0], dtype=dtype)
+    if op == "ones":
+        return xp.ones(shape, dtype=dtype)
+    if op == "zeros":
+        return xp.zeros(shape, dtype=dtype)
+    if op == "commutation":
+        return _commutation(xp, size(n.params[0], sizes), size(n.params[1], sizes), dtype)
+    raise AssertionError(op)  # pragma: no cover
+
+
+def _finite(xp, v) -> bool:
+    return bool(xp.all(xp.isfinite(v)))
+
+
+def _what(st: Step) -> str:
+    from matd.core.printers import to_matd
+    if st.node is None:
+        return "a matrix product"
+    text = to_matd(st.node)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _trouble(st: Step, e: Exception) -> str:
+    msg = str(e).lower()
+    if "singular" in msg or st.kind in ("solve", "rsolve") or st.label in ("inv", "det"):
+        return f"cannot evaluate {_what(st)}: the matrix is singular"
+    if "positive definite" in msg or "cholesky" in msg:
+        return f"cannot evaluate {_what(st)}: the matrix is not positive definite"
+    return f"cannot evaluate {_what(st)}: {e}"
+
+
+def _hint(st: Step) -> str:
+    if st.kind in ("solve", "rsolve") or st.label in ("inv", "logdet", "det", "pinv"):
+        return "the formula needs an invertible matrix here; check the input's conditioning"
+    if st.label in ("exp", "epow", "softplus"):
+        return "the values overflow float64; rescale the input"
+    return "check the inputs for NaN/Inf and for values outside the function's domain"
+
+
+def evaluate(root: Node, env: dict, sizes: dict, xp=None, denv: dict | None = None,
+             dtype=None, spd=frozenset()):
+    """One-shot evaluation (compile, run) of a single node."""
+    return Plan([root], dict(sizes), frozenset(spd)).run(env, xp, denv, dtype)[0]
