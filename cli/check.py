@@ -48,8 +48,6 @@ def _error_record(err, source):
 
 def run_check(opts: CheckOptions):
     """Check every program of every file; returns (report, exit status)."""
-    from matd.core.printers import shape_decl
-    from matd.core.shapes import shape_short
     report = {"files": [], "errors": 0, "unreadable": 0}
     lines: list[str] = []
     for path in opts.files:
@@ -77,6 +75,8 @@ def run_check(opts: CheckOptions):
                 continue
             entry["statements"] += len(prog.statements)
             if opts.verbose:
+                from matd.core.printers import shape_decl
+                from matd.core.shapes import shape_short
                 for st in prog.statements:
                     if st.node is None:
                         continue

@@ -192,6 +192,8 @@ def smul(s: Node, x: Node) -> Node:
         return zeros(x.shape) if not x.is_scalar else const(0)
     if is_one(s):
         return x
+    if s.op == "const" and s.params[0] == -1:
+        return neg(x)
     if x.is_scalar and is_one(x):
         return s
     if x.op == "neg":
@@ -261,6 +263,10 @@ def mul(a, b) -> Node:
 
 def hadamard(a, b) -> Node:
     a, b = lift(a, b if isinstance(b, Node) else None), lift(b, a if isinstance(a, Node) else None)
+    if a.op == "broadcast" and a.args[0].is_scalar:
+        a = a.args[0]
+    if b.op == "broadcast" and b.args[0].is_scalar:
+        b = b.args[0]
     if a.is_scalar and not b.is_scalar:
         return smul(a, b)
     if b.is_scalar and not a.is_scalar:

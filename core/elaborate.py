@@ -15,7 +15,7 @@ Declarations are checked, never overridden.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from matd.core.errors import MatdError, ShapeError, Span
 from matd.core.expr import Node
@@ -27,8 +27,7 @@ ATTRIBUTES = ("sym", "spd", "diag", "orth")
 SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix", "commutation")
 
 
-@dataclass(frozen=True)
-class UserFunc:
+class UserFunc(NamedTuple):
     """A user elementwise function of scalars: ``name(params) = body``."""
 
     name: str
@@ -39,27 +38,29 @@ class UserFunc:
         return f"UserFunc({self.name})"
 
 
-@dataclass
 class Statement:
-    kind: str            # decl | define | fundef | expr
-    name: str | None
-    node: Node | None
-    span: Span
+    __slots__ = ("kind", "name", "node", "span")
+
+    def __init__(self, kind: str, name: str | None, node: Node | None, span: Span):
+        self.kind = kind        # decl | define | fundef | expr
+        self.name, self.node, self.span = name, node, span
 
 
-@dataclass
 class Program:
     """A typed program: its variables, definitions, functions and statements."""
 
-    source: Source
-    variables: dict[str, Node]          # every variable, in order of appearance
-    declared: dict[str, Span]           # the declared ones, with their declarations
-    dims: dict[str, Dim]                # dimension names (declared and inferred)
-    definitions: dict[str, Node]
-    functions: dict[str, UserFunc]
-    statements: list[Statement]
-    spans: dict[Node, list[Span]] = field(default_factory=dict)
-    errors: list[MatdError] = field(default_factory=list)
+    def __init__(self, source: Source, variables: dict, declared: dict, dims: dict,
+                 definitions: dict, functions: dict, statements: list,
+                 spans: dict | None = None, errors: list | None = None):
+        self.source = source
+        self.variables: dict[str, Node] = variables     # in order of appearance
+        self.declared: dict[str, Span] = declared       # the declared ones
+        self.dims: dict[str, Dim] = dims                # declared and inferred
+        self.definitions: dict[str, Node] = definitions
+        self.functions: dict[str, UserFunc] = functions
+        self.statements: list[Statement] = statements
+        self.spans: dict[Node, list[Span]] = spans or {}
+        self.errors: list[MatdError] = errors or []
 
     @property
     def result(self) -> Node | None:
@@ -83,14 +84,13 @@ def kind_of(name: str) -> str:
     return "matrix"
 
 
-@dataclass
 class _Var:
-    name: str
-    shape: tuple
-    node: Node
-    span: Span                      # first occurrence
-    attrs: tuple[str, ...] = ()
-    decl: Span | None = None
+    __slots__ = ("name", "shape", "node", "span", "attrs", "decl")
+
+    def __init__(self, name, shape, node, span, attrs=(), decl=None):
+        self.name, self.shape, self.node, self.span = name, shape, node, span
+        self.attrs: tuple[str, ...] = attrs
+        self.decl: Span | None = decl
 
 
 class _Elab:

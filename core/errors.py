@@ -9,11 +9,10 @@ optional second span (the other side of a conflict) and a hint.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """Character offsets [start, end) into a program's source text."""
 
     start: int

@@ -27,7 +27,7 @@ printing (matd text, unicode, LaTeX), and the calculus and numbers:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from typing import Callable
 
 from matd.core.shapes import ONE
@@ -43,8 +43,7 @@ SUM, PROD, UNARY, POSTFIX, ATOM = 1, 2, 3, 4, 5
 
 
 # --- printing columns -------------------------------------------------------
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """``name(args)``; ``uni`` and ``latex`` name it in those formats."""
 
     name: str
@@ -52,38 +51,35 @@ class Call:
     latex: str | None = None
 
 
-@dataclass(frozen=True)
-class Infix:
+class Infix(NamedTuple):
     text: str
     uni: str
     latex: str
     prec: int
 
 
-@dataclass(frozen=True)
-class Prefix:
+class Prefix(NamedTuple):
     text: str
     prec: int = UNARY
 
 
-@dataclass(frozen=True)
-class Postfix:
+class Postfix(NamedTuple):
     text: str
     uni: str
     latex: str
 
 
-@dataclass(frozen=True)
-class Wrap:
+class Wrap(NamedTuple):
     """``open args close``, e.g. ‖x‖ or ⟨x, y⟩."""
 
     open: str
     close: str
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     """Printed by the printers' leaf handler (names, numbers, eye, ones, …)."""
+
+    leaf: bool = True
 
 
 class NotDifferentiable(Exception):
@@ -94,8 +90,7 @@ class NoClosedForm(Exception):
     """A read-off (adjoint, Kronecker form) with no closed matrix expression."""
 
 
-@dataclass(frozen=True)
-class Prim:
+class Prim(NamedTuple):
     op: str
     arity: int
     shape: Callable
@@ -369,7 +364,7 @@ _ROWS = [
              A.matmul(A.sub(A.eye(a[0].shape[1]), A.matmul(n, a[0])),
                       A.transpose(da[0]), A.transpose(n), n)),
          kernel=lambda xp, n, a: xp.linalg.pinv(a),
-         sample=("X: m x n; B: n x m; tr(B pinv(X))", {"X": "wellcond"})),
+         sample=("X: m x n; B: m x n; tr(B pinv(X))", {})),
     Prim("adj", 1, r_square("adj"), Call("adj", latex=r"\operatorname{adj}"), ("adj",),
          py="(np.linalg.det({0}) * np.linalg.inv({0}))", doc="adjugate: adj X = det X X⁻¹ (invertible X)",
          d=lambda n, a, da: A.sub(A.smul(A.tr(A.matmul(A.inv(a[0]), da[0])), n),
@@ -500,4 +495,14 @@ PRIMS: dict[str, Prim] = {p.op: p for p in _ROWS}
 FUNCTIONS: dict[str, Prim] = {s: p for p in _ROWS for s in p.spellings}
 assert len(PRIMS) == len(_ROWS), "duplicate op in the primitive table"
 
-import matd.core.algebra as A  # noqa: E402  (the columns use it at call time)
+class _Algebra:
+    """``A``: matd.core.algebra, imported when a column first needs it (so that
+    parsing and checking never load it)."""
+
+    def __getattr__(self, name):
+        import matd.core.algebra as algebra
+        globals()["A"] = algebra
+        return getattr(algebra, name)
+
+
+A = _Algebra()

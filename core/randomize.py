@@ -28,7 +28,7 @@ def draw(kind: str, shape: tuple[int, int], rng):
     if kind == "spd":
         return g @ g.T / n + np.eye(m)
     if kind == "wellcond":
-        return np.eye(m) * 2 + 0.3 * g
+        return np.eye(m, n) * 2 + 0.3 * g
     if kind == "posdet":
         q = g + np.eye(m) * 2.5
         return q if np.linalg.det(q) > 0 else q[::-1].copy()

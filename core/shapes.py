@@ -16,7 +16,7 @@ vectors are columns (n×1) and a scalar is 1×1.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SCALAR_PREF = "scalar"
 VECTOR_PREF = "vector"
@@ -49,8 +49,7 @@ def _key(f):
     return (1, f.id, "") if isinstance(f, DimVar) else (0, 0, f)
 
 
-@dataclass(frozen=True, slots=True)
-class Dim:
+class Dim(NamedTuple):
     """coef · f1 · f2 · …  (factors sorted; symbols are str, unknowns DimVar)."""
 
     coef: int

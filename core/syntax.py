@@ -9,13 +9,12 @@ text; ``matd.core.elaborate`` turns it into typed IR.  Nothing else uses it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from matd.core.errors import Span
 
 
-@dataclass(frozen=True, slots=True)
-class Syn:
+class Syn(NamedTuple):
     """An expression.  kind: num | name | call | op (value: the op or function name)."""
 
     kind: str
@@ -25,43 +24,37 @@ class Syn:
     op_span: Span | None = None  # the operator token, for messages about it
 
 
-@dataclass(frozen=True, slots=True)
-class DimSyn:
+class DimSyn(NamedTuple):
     value: str | int
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Decl:
+class Decl(NamedTuple):
     names: tuple[tuple[str, Span], ...]
     dims: tuple[DimSyn, ...]          # () scalar, (n,) vector, (m, n) matrix
     attrs: tuple[tuple[str, Span], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Define:
+class Define(NamedTuple):
     name: str
     name_span: Span
     expr: Syn
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class FunDef:
+class FunDef(NamedTuple):
     name: str
     params: tuple[tuple[str, Span], ...]
     body: Syn
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ExprStmt:
+class ExprStmt(NamedTuple):
     expr: Syn
     span: Span
 
 
-@dataclass(slots=True)
 class Source:
     """A program's text, where it came from, and how its lines map to a file.
 
@@ -69,10 +62,11 @@ class Source:
     (0-based), for programs cut out of ``# matd:`` blocks in other files.
     """
 
-    text: str
-    name: str = "<expr>"
-    is_file: bool = False
-    line_map: list[tuple[int, int]] | None = field(default=None)
+    __slots__ = ("text", "name", "is_file", "line_map")
+
+    def __init__(self, text: str, name: str = "<expr>", is_file: bool = False,
+                 line_map: list[tuple[int, int]] | None = None):
+        self.text, self.name, self.is_file, self.line_map = text, name, is_file, line_map
 
     def locate(self, offset: int) -> tuple[int, int, int]:
         """(program line index, file line number, file column), columns 1-based."""

@@ -23,7 +23,7 @@ def _parser():
     if _PARSER is None:
         from lark import Lark
         grammar = Path(__file__).with_name("matd.lark").read_text(encoding="utf-8")
-        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+        _PARSER = Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
                        maybe_placeholders=True, cache=True)
     return _PARSER
 
@@ -51,28 +51,12 @@ def _transformer():
         def start(self, meta, *stmts):
             return [s for s in stmts if s is not None]
 
-        def decl(self, meta, names, shape, *attrs):
-            dims = shape
-            return Decl(tuple(names), tuple(dims), tuple(attrs), _span(meta))
+        def decl(self, meta, names, *toks):
+            dims, attrs = read_shape([t.children[0] for t in toks], _span(meta))
+            return Decl(tuple(names), dims, attrs, _span(meta))
 
         def names(self, meta, *toks):
             return [(str(t), _tspan(t)) for t in toks]
-
-        def shape0(self, meta, *_):
-            return ()
-
-        def shape1(self, meta, d):
-            return (d,)
-
-        def shape2(self, meta, a, b):
-            return (a, b)
-
-        def dim(self, meta, *toks):
-            values = tuple(int(t) if t.type == "INT" else str(t) for t in toks)
-            return DimSyn(values[0] if len(values) == 1 else values, _span(meta))
-
-        def attr(self, meta, tok):
-            return (str(tok), _tspan(tok))
 
         def define(self, meta, name, expr):
             return Define(str(name), _tspan(name), expr, _span(meta))
@@ -174,10 +158,113 @@ def _transformer():
 
 
 _TRANSFORMER = None
+ATTRIBUTES = ("sym", "spd", "diag", "orth")
+_SHAPE_HINT = "shapes are written m x n, m×n, (m, n), R^{m x n}, n (a vector), or scalar"
+
+
+def read_shape(toks, span: Span):
+    """The words of a declaration after ':' -> (dims, attributes).
+
+    >>> from lark import Token
+    >>> ts = [Token("NAME", w, start_pos=i, end_pos=i + 1) for i, w in enumerate("m x n spd".split())]
+    >>> dims, attrs = read_shape(ts, Span(0, 4))
+    >>> [d.value for d in dims], [a for a, _ in attrs]
+    (['m', 'n'], ['spd'])
+    """
+    toks = list(toks)
+    attrs = []
+    while len(toks) > 1 and toks[-1].type == "NAME" and str(toks[-1]) in ATTRIBUTES:
+        attrs.insert(0, (str(toks[-1]), _tspan(toks[-1])))
+        toks.pop()
+    pos = 0
+
+    def peek(k=0):
+        return toks[pos + k] if pos + k < len(toks) else None
+
+    def fail(msg, tok=None):
+        where = _tspan(tok) if tok is not None else Span(span.end, span.end + 1)
+        raise MatdSyntaxError(msg, where, _SHAPE_HINT)
+
+    def take(text=None):
+        nonlocal pos
+        t = peek()
+        if t is None:
+            fail("the shape ends too soon" if text is None else f"expected '{text}'")
+        if text is not None and str(t) != text:
+            fail(f"expected '{text}', got '{t}'", t)
+        pos += 1
+        return t
+
+    def dim():
+        start = peek()
+        values = []
+        while True:
+            t = take()
+            if t.type == "INT":
+                values.append(int(t))
+            elif t.type == "NAME" and str(t) not in ("x", "R"):
+                values.append(str(t))
+            else:
+                fail(f"expected a dimension (a name or a number), got '{t}'", t)
+            if peek() is not None and str(peek()) == "*":
+                take("*")
+                continue
+            break
+        end = toks[pos - 1]
+        return DimSyn(values[0] if len(values) == 1 else tuple(values),
+                      Span(start.start_pos, end.end_pos))
+
+    def times():
+        t = peek()
+        return t is not None and str(t) in ("x", "×")
+
+    def pair(closing=None):
+        d1 = dim()
+        if times():
+            take()
+            return (d1, dim())
+        return (d1,)
+
+    first = peek()
+    if first is None:
+        fail("expected a shape after ':'")
+    if str(first) == "scalar" and len(toks) == 1:
+        return (), tuple(attrs)
+    if str(first) in ("R", "ℝ"):
+        take()
+        if peek() is None:
+            return (), tuple(attrs)
+        take("^")
+        if peek() is not None and str(peek()) == "{":
+            take("{")
+            dims = pair()
+            take("}")
+        else:
+            dims = (dim(),)
+    elif str(first) == "(":
+        take("(")
+        d1 = dim()
+        if str(peek()) == ",":
+            take(",")
+            dims = (d1, dim())
+        else:
+            dims = (d1,)
+        take(")")
+    else:
+        dims = pair()
+    if pos < len(toks):
+        t = toks[pos]
+        if t.type == "NAME" and pos + 1 < len(toks):
+            raise MatdSyntaxError(f"expected 'x' between dimensions, got '{t}'", _tspan(t),
+                                  _SHAPE_HINT)
+        if t.type == "NAME":
+            raise MatdSyntaxError(f"unknown attribute '{t}'", _tspan(t),
+                                  "attributes are sym, spd, diag and orth")
+        fail(f"unexpected '{t}' in a shape", t)
+    return dims, tuple(attrs)
 
 _FRIENDLY = {"NAME": "a name", "FUNC_NAME": "a function", "INT": "a number",
              "FLOAT": "a number", "_SEP": "';' or a new line", "$END": "the end",
-             "ATTR": "an attribute (sym, spd, diag, orth)", "_TIMES": "'x'",
              "_TRANSPOSE": "'^T'", "_INVERSE": "'^-1'", "_INVERSE_T": "'^-T'",
              "SUPERSCRIPT": "a superscript", "_MINUS": "'-'", "_PLUS": "'+'",
              "_HADAMARD": "'.*'"}
@@ -225,8 +312,6 @@ def parse_syntax(text: str) -> list:
                                   "expected " + ", ".join(_friendly(p, e.expected))) from None
         what = "end of statement" if tok.type == "_SEP" else repr(str(tok))
         hint = "expected " + ", ".join(_friendly(p, e.expected))
-        if tok.type == "NAME" and "_TIMES" in e.expected:
-            hint = "write shapes as 'm x n', 'm×n' or '(m, n)'"
         raise MatdSyntaxError(f"unexpected {what}",
                               Span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1)),
                               hint) from None
