@@ -41,8 +41,8 @@ def _dims(shape) -> list[str]:
     if r.is_one and c.is_one:
         return []
     if c.is_one:
-        return [str(r)]
-    return [str(r), str(c)]
+        return [r.matd()]
+    return [r.matd(), c.matd()]
 
 
 def _shape_text(shape) -> str:
@@ -102,15 +102,15 @@ def render_text(prog, d, opts, color: bool) -> str:
         if d.order == 2:
             row(f"∂f/∂{x}", r.gradient, _shape_text(r.gradient.shape))
             row("d²f", r.differential)
+        label = LABELS[r.kind][0].format(x=x)
+        if r.kind == "vec-jacobian" and not d.f.is_vector:
+            label = label.replace("vec f", "vec F")
         if _shown(d, r, opts):
-            label = LABELS[r.kind][0].format(x=x)
-            if r.kind == "vec-jacobian" and not d.f.is_vector:
-                label = label.replace("vec f", "vec F")
             if r.kind == "jacobian" and d.layout == "denominator":
                 label += " (denominator layout)"
             row(label, r.derivative, _shape_text(r.derivative.shape))
         elif r.derivative is None and r.note:
-            rows.append((LABELS[r.kind][0].format(x=x), f"(none: {r.note})", "", []))
+            rows.append((label, f"(none: {r.note})", "", []))
         if r.riemannian is not None:
             row(f"grad_R f ({x} orth)", r.riemannian, _shape_text(r.riemannian.shape))
     seen: set = set()
@@ -121,27 +121,37 @@ def render_text(prog, d, opts, color: bool) -> str:
         line = f"{label.ljust(width)} = {text}"
         if shape:
             line = f"{label.ljust(width)} = {text.ljust(ewidth)}   {shape}"
-        out.append(_style(line, label, shape, color))
+        out.append((line, len(label), len(shape)))
         for name, body in defs:
             if name in seen:
                 continue
             seen.add(name)
-            out.append(f"{' ' * width}   where {name} = {body}")
+            out.append((f"{' ' * width}   where {name} = {body}", 0, 0))
     if any(a in prog.variables[r.wrt].params[1] for r in d.results for a in ("sym", "spd")):
-        out.append("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2)")
-    return "\n".join(out)
+        out.append(("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2)", 0, 0))
+    return out
 
 
-def _style(line: str, label: str, shape: str, color: bool) -> str:
+def echo_lines(lines, color: bool) -> None:
+    """Lines of (text, label length, shape length): plain, or styled with rich on a terminal."""
     if not color:
-        return line
-    head, rest = line[:len(label)], line[len(label):]
-    if shape and rest.endswith(shape):
-        rest = rest[:-len(shape)] + f"\x1b[2m{shape}\x1b[0m"
-    return f"\x1b[1m{head}\x1b[0m{rest}"
+        click.echo("\n".join(text for text, _, _ in lines))
+        return
+    from rich.console import Console
+    from rich.text import Text
+    console = Console(highlight=False, soft_wrap=True)
+    for text, nl, ns in lines:
+        t = Text(text)
+        if nl:
+            t.stylize("bold cyan", 0, nl)
+        if ns:
+            t.stylize("dim", len(text) - ns, len(text))
+        if text.lstrip().startswith(("where", "derivation:")):
+            t.stylize("dim")
+        console.print(t)
 
 
-def render_steps(d, names) -> str:
+def render_steps(d, names) -> list:
     from matd.core.printers import to_unicode
     lines = ["derivation:"]
     for st in d.steps:
@@ -158,7 +168,7 @@ def render_steps(d, names) -> str:
         elif r.derivative is not None:
             lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
                          f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")
-    return "\n".join(lines)
+    return [(ln, 0, 0) for ln in lines]
 
 
 def _program_text(node, names) -> str:
@@ -257,8 +267,8 @@ def diff(expr, wrt, order, fmt, layout, jacobian, steps):
         import sys
         color = use_color(sys.stdout)
         if steps:
-            click.echo(render_steps(d, _names(prog, d, opts)))
-        click.echo(render_text(prog, d, opts, color))
+            echo_lines(render_steps(d, _names(prog, d, opts)), color)
+        echo_lines(render_text(prog, d, opts, color), color)
     else:
         render = {"json": render_json, "matd": render_matd, "latex": render_latex,
                   "numpy": render_numpy}[fmt]

@@ -108,8 +108,9 @@ def is_sym(x: Node) -> bool:
         return x.args[0].shape[1].is_one
     if op in ("inv", "mpow", "neg", "exp_m"):
         return is_sym(x.args[0])
-    if op == "add":
-        return all(is_sym(a) for a in x.args)
+    if op == "add":  # symmetric terms, or terms closed under transposition (A + Aᵀ)
+        terms = set(x.args)
+        return all(is_sym(a) or _transpose_in(a, terms) for a in x.args)
     if op == "smul":
         return is_sym(x.args[1])
     if op == "div":
@@ -128,6 +129,11 @@ def is_sym(x: Node) -> bool:
     if op in ("epow",) or op in ELEMENTWISE_OPS:
         return is_sym(x.args[0])
     return False
+
+
+def _transpose_in(a: Node, terms: set) -> bool:
+    t = a.args[0] if a.op == "transpose" else None
+    return t in terms or any(s.op == "transpose" and s.args[0] is a for s in terms)
 
 
 ELEMENTWISE_OPS = frozenset(
@@ -310,7 +316,7 @@ def transpose(x: Node) -> Node:
         return x.args[0]
     if op in ("zeros", "ones"):
         return Node.make(op, (), (), (x.shape[1], x.shape[0]))
-    if op == "eye" or is_sym(x) and op != "add":
+    if op == "eye" or is_sym(x):
         return x
     if op == "matmul":
         return matmul(*(transpose(f) for f in reversed(x.args)))
@@ -404,10 +410,17 @@ def inner(a: Node, b: Node) -> Node:
     """⟨A, B⟩ = tr(Aᵀ B) (a scalar), written as the textbooks write it."""
     if a.is_scalar:
         return smul(a, b)
-    at = add(*(transpose(t) for t in a.args)) if a.op == "add" else transpose(a)
     if a.shape[1].is_one:
-        return matmul(at, b)
-    return tr(matmul(at, b))
+        return matmul(transpose(a), b)
+    return tr(matmul(transpose(a), b))
+
+
+def inner_display(a: Node, b: Node) -> Node:
+    """⟨A, B⟩ for printing df: transposes pushed into a sum, (A + Bᵀ)ᵀ dX -> (Aᵀ + B) dX."""
+    if a.op == "add" and not a.is_scalar:
+        at = add(*(transpose(t) for t in a.args))
+        return tr(matmul(at, b)) if not a.shape[1].is_one else matmul(at, b)
+    return inner(a, b)
 
 
 def to_text(x: Node) -> str:

@@ -101,7 +101,7 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
 def _scalar(f, xs, order, log, names):
     grads = gradients(f, xs, log, names, raw=True)
     # df written the textbook way: Σ tr(Gᵀ dX) (trace cyclicity puts dX last)
-    df = simplify(A.add(*(A.inner(grads[x.params[0]], A.dvar(x)) for x in xs)))
+    df = simplify(A.add(*(A.inner_display(grads[x.params[0]], A.dvar(x)) for x in xs)))
     out = []
     for x in xs:
         name = x.params[0]

@@ -287,6 +287,8 @@ class _Elab:
     def dim_arg(self, s: Syn) -> Dim:
         if s.kind == "num" and isinstance(s.value, int) and s.value > 0:
             return Dim.const(s.value)
+        if s.kind == "op" and s.value in ("star", "juxt"):   # eye(m*n)
+            return self.dim_arg(s.args[0]) * self.dim_arg(s.args[1])
         if s.kind == "name":
             what = self.taken(s.value)
             if what and what != "a dimension":

@@ -161,6 +161,16 @@ def _other(n, i):
     return n.args[1 - i]
 
 
+def _kron_vjac(n, i):
+    """vec(A ⊗ B) = (Iₙ ⊗ K(q,m) ⊗ Iₚ)(vec A ⊗ vec B)  # Magnus & Neudecker, Thm 3.10"""
+    a, b = n.args
+    (m, k), (p, q) = a.shape, b.shape
+    M = A.kron(A.kron(A.eye(k), A.commutation(q, m)), A.eye(p))
+    if i == 0:
+        return A.matmul(M, A.kron(A.eye(m * k), A.fn("vec", b)))
+    return A.matmul(M, A.kron(A.fn("vec", a), A.eye(p * q)))
+
+
 def _broadcast_adjoint(n, i, G):
     x = n.args[0]
     m, k = n.shape
@@ -288,7 +298,7 @@ _ROWS = [
          py="np.kron({0}, {1})", doc="product rule (A ⊗ B)",
          d=lambda n, a, da: A.add(A.kron(da[0], a[1]), A.kron(a[0], da[1])),
          adjoint=_no_form("the adjoint of a Kronecker product"),
-         vjac=_no_form("the vec-Jacobian of a Kronecker product"),
+         vjac=_kron_vjac,
          kernel=lambda xp, n, a, b: _kron(xp, a, b),
          sample=("A: m x n; B: p x q; sum(exp(kron(A, B)))", {})),
     Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), linear=True,

@@ -50,7 +50,7 @@ def _dim_text(d: Dim) -> str | None:
         return str(d.coef)
     if d.coef == 1 and len(d.factors) == 1:
         return d.factors[0]
-    return None
+    return d.matd()
 
 
 class _Printer:

@@ -79,9 +79,15 @@ def _from_sympy(e, x: Node) -> Node:
         if e.is_Add:
             return A.add(*args)
         if e.is_Mul:
-            out = args[0]
-            for a in args[1:]:
-                out = A.hadamard(out, a)
+            tops = [a for a in e.args if not (a.is_Pow and a.args[1].is_Number and a.args[1] < 0)]
+            den = [a.args[0] ** -a.args[1] for a in e.args if a not in tops]
+            out = None
+            for a in tops:
+                out = go(a) if out is None else A.hadamard(out, go(a))
+            if out is None:
+                out = A.lift(1, x)
+            for a in den:
+                out = A.hdiv(out, go(a))
             return out
         if e.is_Pow:
             base, ex = e.args
