@@ -352,6 +352,9 @@ class _Elab:
         args = tuple(self.expr(a) for a in s.args)
         if prim.op == "diag":
             self.u.settle(*args[0].shape)
+        if prim.op == "inv" and self._is_scalar(args[0]):  # inv(c) = c^-1, as X^-1 reads
+            return self.make("epow", (args[0], Node.make("const", (), (-1,), SCALAR)),
+                             (s.args[0], s))
         return self.make(prim.op, args, s.args, span=s.span)
 
     # -- operators ---------------------------------------------------------------------
@@ -415,6 +418,12 @@ class _Elab:
             return self.make("smul", (x, y), (a, b))
         if self.u.is_one(y.shape[0]) and self.u.is_one(y.shape[1]):
             return self.make("smul", (y, x), (b, a))
+        # scalars move to the front of products: (c A) B = c (A B), A (c B) = c (A B)
+        for i, f in enumerate((x, y)):
+            if f.op == "smul":
+                inner = (f.args[1], y) if i == 0 else (x, f.args[1])
+                prod = self.make("matmul", inner, (a, b))
+                return Node.make("smul", (f.args[0], prod), (), prod.shape)
         return self.make("matmul", (x, y), (a, b))
 
     def op_juxt(self, s, a, b):

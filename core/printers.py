@@ -164,8 +164,10 @@ class _Printer:
         sym = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[self.fmt]
         juxt = sym in (" ", r"\,")
         args = list(node.args)
-        if node.op == "smul" and args[1].op in ("matmul", "smul") and args[1] not in self.names:
-            args = [args[0], *args[1].args]  # c (A B) prints as c A B: same value
+        if node.op == "smul" and args[1].op == "matmul" and args[1] not in self.names:
+            args = [args[0], *args[1].args]  # c (A B) prints as c A B (parsed back the same)
+        if node.op == "matmul" and any(a.is_scalar for a in args) and self.fmt == "matd":
+            sym, juxt = "@", False  # a 1×1 operand: juxtaposition would read as a scaling
         tight = node.op == "kron"  # A B ⊗ C reads badly: (A B) ⊗ C
         parts = [self.wrap(args[0], POSTFIX if tight else spec.prec)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
