@@ -98,6 +98,9 @@ class Plan:
             s = self.emit("cholesky_logdet", n, (self.compile(n.args[0]),), (1, 1))
         elif op == "ufunc":
             s = self.emit("ufunc", n, (self.compile(n.args[0]),), self.shape(n))
+        elif op == "epow" and n.args[1].op == "const":  # x.^2 as x*x, not a generic pow
+            s = self.emit("powc", n, (self.compile(n.args[0]),), self.shape(n),
+                          n.args[1].params[0], "epow")
         else:
             args = [self.compile(a) for a in n.args]
             s = self.emit("kernel", n, args, self.shape(n), label=op)
@@ -220,6 +223,15 @@ class Plan:
         if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
             x = a[1] if st.extra else a[1].T
             return xp.linalg.solve(x, a[0].T).T
+        if kind == "powc":
+            p, x = st.extra, a[0]
+            if p == 2:
+                return x * x
+            if p == -1:
+                return 1 / x
+            if p == 0.5:
+                return xp.sqrt(x)
+            return x ** p
         if kind == "rowscale":
             return a[0] * a[1]
         if kind == "colscale":
