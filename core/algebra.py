@@ -381,6 +381,15 @@ def kron(a: Node, b: Node) -> Node:
     return make("kron", a, b)
 
 
+def unvec(v: Node, m: Dim) -> Node:
+    """vec⁻¹: the (m·n)-vector v as an m×n matrix."""
+    if v.op == "vec" and v.args[0].shape[0] == m:
+        return v.args[0]
+    if m == v.shape[0]:
+        return v
+    return make("unvec", v, params=(m,))
+
+
 def commutation(m: Dim, n: Dim) -> Node:
     """K(m,n) with K vec(X) = vec(Xᵀ) for an m×n X; the identity when X is a vector."""
     if m.is_one or n.is_one:

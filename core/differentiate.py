@@ -25,6 +25,7 @@ _LINEAR = {
     "neg": lambda n, da: A.neg(da[0]),
     "transpose": lambda n, da: A.transpose(da[0]),
     "broadcast": lambda n, da: A.broadcast(da[0], n.shape),
+    "unvec": lambda n, da: A.unvec(da[0], n.params[0]),
 }
 
 

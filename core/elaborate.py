@@ -24,7 +24,7 @@ from matd.core.shapes import ONE, SCALAR, Clash, Dim, Unifier, shape_str
 from matd.core.syntax import Decl, Define, ExprStmt, FunDef, Source, Syn
 
 ATTRIBUTES = ("sym", "spd", "diag", "orth")
-SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix", "commutation")
+SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix", "commutation", "unvec")
 
 
 class UserFunc(NamedTuple):
@@ -301,6 +301,8 @@ class _Elab:
 
     def special(self, s: Syn) -> Node:
         fn, args = s.value, s.args
+        if fn == "unvec":
+            return self.unvec(s)
         if fn in ("vector", "matrix"):
             if len(args) != 1:
                 raise MatdError(f"{fn} takes 1 argument, got {len(args)}", s.span,
@@ -323,6 +325,28 @@ class _Elab:
             return Node.make("eye", (), (), (dims[0], dims[0]))
         shape = (dims[0], dims[1] if len(dims) > 1 else ONE)
         return Node.make(fn, (), (), shape)
+
+    def unvec(self, s: Syn) -> Node:
+        args = s.args
+        if len(args) != 2:
+            raise MatdError("unvec takes a vector and a row count: unvec(v, m)", s.span)
+        v = self.expr(args[0])
+        m = self.dim_arg(args[1])
+        try:
+            self.u.unify(v.shape[1], ONE)
+        except Clash:
+            raise MatdError(f"unvec needs a vector, got {self.show(v.shape)}",
+                            args[0].span) from None
+        rows = self.u.resolve(v.shape[0])
+        n = rows.divide(m)
+        if n is None:
+            n = self.u.fresh_dim()
+            try:
+                self.u.unify(rows, m * n)
+            except Clash:
+                raise MatdError(f"unvec: {rows} rows are not a multiple of {m}",
+                                args[0].span) from None
+        return Node.make("unvec", (v,), (m,), (m, n))
 
     def call(self, s: Syn) -> Node:
         fn = s.value

@@ -109,6 +109,11 @@ class _Printer:
             return f"{op}({', '.join(str(x) for x in dims)})", ATOM
         if op == "broadcast":
             return self.go(node.args[0])
+        if op == "unvec":
+            inner, m = self.go(node.args[0])[0], _dim_text(node.params[0])
+            if fmt == "latex":
+                return r"\operatorname{vec}^{-1}_{" + m + r"}\left(" + inner + r"\right)", ATOM
+            return f"unvec({inner}, {m})", ATOM
         if op == "ufunc":
             name = node.params[0].name
             inner = self.go(node.args[0])[0]

@@ -164,6 +164,16 @@ def r_leaf(u, ss, p):  # leaves carry their shape
     raise AssertionError("leaf shapes are given, not computed")
 
 
+def r_unvec(u, ss, p):
+    """unvec(v, m): an (m·n)-vector as an m×n matrix (params: (m,))."""
+    m = p[0]
+    rows = u.resolve(ss[0][0])
+    n = rows.divide(m)
+    if n is None:
+        raise ShapeFail(f"unvec: {rows} rows are not a multiple of {m}", (0,))
+    return (m, n)
+
+
 def r_vector_of_square(u, ss, p):
     n = need_square(u, ss[0], "an eigenvector")
     return (n, ONE)

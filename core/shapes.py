@@ -66,6 +66,17 @@ class Dim(NamedTuple):
     def __mul__(self, other: "Dim") -> "Dim":
         return Dim(self.coef * other.coef, tuple(sorted(self.factors + other.factors, key=_key)))
 
+    def divide(self, other: "Dim") -> "Dim | None":
+        """self / other when that is a whole monomial, else None."""
+        if other.coef == 0 or self.coef % other.coef:
+            return None
+        rest = list(self.factors)
+        for f in other.factors:
+            if f not in rest:
+                return None
+            rest.remove(f)
+        return Dim(self.coef // other.coef, tuple(rest))
+
     @property
     def is_const(self) -> bool:
         return not self.factors

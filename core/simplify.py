@@ -30,6 +30,7 @@ _BUILD = {
     "mpow": lambda n, a: A.mpow(a[0], n.params[0]),
     "epow": lambda n, a: A.epow(*a),
     "broadcast": lambda n, a: A.broadcast(a[0], n.shape),
+    "unvec": lambda n, a: A.unvec(a[0], n.params[0]),
 }
 
 
