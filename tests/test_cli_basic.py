@@ -116,7 +116,7 @@ def test_check_files(tmp_path):
     rc, out, _ = run("check", "-", "--format", "json", stdin="x: n; x^T x; tr(x)\n")
     report = json.loads(out)
     assert rc == 1 and report["errors"] == 1
-    assert report["files"][0]["errors"][0]["col"] == 16
+    assert report["files"][0]["errors"][0]["col"] == 17
 
 
 def test_numerical_trouble_is_named():
