@@ -442,11 +442,14 @@ class _Elab:
             return self.make("smul", (x, y), (a, b))
         if self.u.is_one(y.shape[0]) and self.u.is_one(y.shape[1]):
             return self.make("smul", (y, x), (b, a))
-        # scalars move to the front of products: (c A) B = c (A B), A (c B) = c (A B)
+        return self.matmul(x, y, a, b)
+
+    def matmul(self, x: Node, y: Node, a: Syn, b: Syn) -> Node:
+        """x y, with scalars moved to the front: (c A) B = c (A B), A (c B) = c (A B)."""
         for i, f in enumerate((x, y)):
-            if f.op == "smul":
-                inner = (f.args[1], y) if i == 0 else (x, f.args[1])
-                prod = self.make("matmul", inner, (a, b))
+            if f.op == "smul" and not f.is_scalar:
+                prod = self.matmul(f.args[1], y, a, b) if i == 0 else \
+                    self.matmul(x, f.args[1], a, b)
                 return Node.make("smul", (f.args[0], prod), (), prod.shape)
         return self.make("matmul", (x, y), (a, b))
 
