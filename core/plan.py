@@ -8,7 +8,9 @@ Compiling once decides what is computed and how, for the actual sizes:
   unless the inverse is needed by itself anyway;
 - ``diag(v) A`` / ``A diag(v)`` scale rows / columns, never a dense diagonal;
 - ``kron(A, B) M`` is applied as ``B X Aᵀ`` on reshaped columns, never formed;
-- ``logdet`` of an spd variable goes through Cholesky, otherwise ``slogdet``.
+- ``logdet`` of an spd variable goes through Cholesky, otherwise ``slogdet``;
+- on numpy, elementwise steps write into a temporary that dies with them (a chain
+  such as ``1 - tanh(Z).^2`` reuses one buffer), and dead temporaries are freed.
 
 Kernels come from the primitive table's ``kernel`` column; the plan itself uses
 only array-API calls, so it runs on numpy, CuPy or ``array_api_strict`` alike.
@@ -184,11 +186,33 @@ class Plan:
             warnings.simplefilter("ignore", RuntimeWarning)
             return self._run(env, xp, denv, dtype, check)
 
+    def _lifetimes(self):
+        """last[j]: the last step that reads slot j's memory — directly, or through a view
+        of it (a transpose, a reshape, a broadcast) that a later step reads."""
+        if not hasattr(self, "_last"):
+            last = [-1] * len(self.steps)
+            for i, st in enumerate(self.steps):
+                for j in st.args:
+                    last[j] = i
+            for j in self.out_slots:
+                last[j] = len(self.steps)
+            for i in range(len(self.steps) - 1, -1, -1):
+                st = self.steps[i]
+                if st.kind in _VIEWS or st.label in _VIEWS:
+                    for j in st.args:
+                        last[j] = max(last[j], last[i])
+            self._last = last
+        return self._last
+
     def _run(self, env, xp, denv, dtype, check):
         vals: list = [None] * len(self.steps)
+        last = self._lifetimes()
+        inplace = "numpy" in getattr(xp, "__name__", "")
         for i, st in enumerate(self.steps):
             try:
-                v = self._step(st, vals, env, denv or {}, xp, dtype)
+                v = self._fused(st, i, vals, last) if inplace else None
+                if v is None:
+                    v = self._step(st, vals, env, denv or {}, xp, dtype)
             except NumericError:
                 raise
             except MatdError:
@@ -199,7 +223,43 @@ class Plan:
                 if all(_finite(xp, vals[a]) for a in st.args):
                     raise NumericError(f"{_what(st)} is not finite (NaN or Inf)", hint=_hint(st))
             vals[i] = v
+            for j in set(st.args):  # a temporary no later step reads is freed
+                if last[j] == i:
+                    vals[j] = None
         return [vals[s] for s in self.out_slots]
+
+    def _fused(self, st: Step, i: int, vals, last):
+        """numpy only: an elementwise step writes into a dying temporary of its own shape
+        instead of allocating (chains like 1 - tanh(Z).^2 reuse one buffer)."""
+        import numpy as np
+        uf = _UFUNCS.get(st.label) if st.kind == "kernel" else None
+        if st.kind == "powc" and st.extra == 2:
+            uf = "square"
+        if uf is None:
+            return None
+        args = [vals[j] for j in st.args]
+        buf = None
+        for j, a in zip(st.args, args):
+            kind = self.steps[j].kind
+            if last[j] == i and kind not in ("input", "const") and st.args.count(j) == 1 \
+                    and isinstance(a, np.ndarray) and a.shape == st.shape \
+                    and a.flags.writeable and a.flags.owndata:
+                buf = a
+                break
+        if buf is None:
+            return None
+        if uf == "square":
+            return np.multiply(args[0], args[0], out=buf)
+        f = getattr(np, uf)
+        if f.nin == 1:
+            return f(args[0], out=buf)
+        if len(args) == 2:
+            return f(args[0], args[1], out=buf)
+        # n-ary sums and products (commutative): accumulate into the buffer itself first
+        k = next(i for i, a in enumerate(args) if a is buf)
+        for extra in args[:k] + args[k + 1:]:
+            f(buf, extra, out=buf)
+        return buf
 
     def _step(self, st: Step, vals, env, denv, xp, dtype):
         a = [vals[j] for j in st.args]
@@ -273,6 +333,12 @@ class Plan:
 
     def kinds(self) -> list[str]:
         return [st.kind for st in self.steps]
+
+
+_VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "ufunc", "rsolve"))
+_UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh",
+           "sqrt": "sqrt", "abs": "abs", "neg": "negative", "add": "add",
+           "hadamard": "multiply", "hdiv": "divide"}
 
 
 def _inverse_of(n: Node | None, trans: bool) -> Node | None:
