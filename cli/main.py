@@ -67,6 +67,7 @@ def cli():
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning every exception into an exit status."""
     from matd.core.errors import MatdError
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # deeply nested formulas
     try:
         rv = cli.main(args=argv, prog_name="matd", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -86,6 +87,10 @@ def main(argv=None) -> None:
         sys.exit(ExitStatus.OK)
     except KeyboardInterrupt:
         sys.exit(130)
+    except RecursionError:
+        sys.stderr.write("matd: error: the expression is nested too deeply for matd\n"
+                         "hint: name parts of it with definitions (r = …)\n")
+        sys.exit(ExitStatus.USAGE)
     except Exception as e:  # noqa: BLE001 - the one place bugs become exit 3
         if os.environ.get("MATD_DEBUG") == "1":
             raise

@@ -41,19 +41,41 @@ def _number(text: str):
 
 
 def _transformer():
-    from lark import Transformer, v_args
+    from lark import Token
 
-    @v_args(meta=True, inline=True)
-    class ToSyntax(Transformer):
-        """Tree -> matd.core.syntax.  Total: every alias of matd.lark has a method."""
+    class ToSyntax:
+        """Tree -> matd.core.syntax.  Total: every alias of matd.lark has a method.
+
+        A plain bottom-up walk (iterative, so deep expressions do not hit Python's
+        recursion limit) calling ``method(meta, *children)`` for each rule."""
+
+        def transform(self, tree):
+            out: list = []
+            stack = [(tree, False)]
+            while stack:
+                node, done = stack.pop()
+                if isinstance(node, Token) or node is None:
+                    out.append(node)
+                elif done:
+                    k = len(node.children)
+                    args = out[len(out) - k:] if k else []
+                    del out[len(out) - k:]
+                    out.append(getattr(self, node.data)(node.meta, *args))
+                else:
+                    stack.append((node, True))
+                    stack.extend((c, False) for c in reversed(node.children))
+            return out[0]
 
         # statements
         def start(self, meta, *stmts):
             return [s for s in stmts if s is not None]
 
         def decl(self, meta, names, *toks):
-            dims, attrs = read_shape([t.children[0] for t in toks], _span(meta))
+            dims, attrs = read_shape(toks, _span(meta))
             return Decl(tuple(names), dims, attrs, _span(meta))
+
+        def shape_tok(self, meta, tok):
+            return tok
 
         def names(self, meta, *toks):
             return [(str(t), _tspan(t)) for t in toks]
@@ -289,7 +311,7 @@ def parse_syntax(text: str) -> list:
     >>> [type(s).__name__ for s in parse_syntax("x: n; 2 x")]
     ['Decl', 'ExprStmt']
     """
-    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
     global _TRANSFORMER
     p = _parser()
@@ -320,12 +342,7 @@ def parse_syntax(text: str) -> list:
         raise MatdSyntaxError("cannot parse this", Span(pos, pos + 1)) from None
     if _TRANSFORMER is None:
         _TRANSFORMER = _transformer()
-    try:
-        return _TRANSFORMER.transform(tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, MatdSyntaxError):
-            raise e.orig_exc from None
-        raise
+    return _TRANSFORMER.transform(tree)
 
 
 def parse_program(text: str, source: Source | None = None, **kw):
