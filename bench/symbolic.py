@@ -65,10 +65,10 @@ def sympy_expr(cid, S):
         "upstream_W": lambda: T(g("G").T * g("X") * g("W")),
         "upstream_X": lambda: T(g("G").T * g("X") * g("W")),
         "det_jacobi": lambda: sp.Determinant(g("X")),
-        "gauss_mu": lambda: sp.log(sp.Determinant(g("S"))) + (g("x") - g("mu")).T * g("S").I
-        * (g("x") - g("mu")),
-        "gauss_S": lambda: sp.log(sp.Determinant(g("S"))) + (g("x") - g("mu")).T * g("S").I
-        * (g("x") - g("mu")),
+        "gauss_mu": lambda: sp.log(sp.Determinant(g("S"))) + T((g("x") - g("mu")).T * g("S").I
+                                                               * (g("x") - g("mu"))),
+        "gauss_S": lambda: sp.log(sp.Determinant(g("S"))) + T((g("x") - g("mu")).T * g("S").I
+                                                              * (g("x") - g("mu"))),
         "tr_A_invX_B": lambda: T(g("A") * g("X").I * g("B")),
         "hess_xTAx": lambda: g("x").T * g("A") * g("x"),
         "hess_lsq": lambda: sp.Rational(1, 2) * (g("A") * g("x") - g("b")).T

@@ -108,7 +108,7 @@ def _scalar(f, xs, order, log, names):
         G = grads[name]
         if order == 1:
             shown = structured(G, x)
-            shown = simplify(shown)
+            shown = shown if shown is G else simplify(shown)
             r = Result(name, "gradient", df, shown)
             if "orth" in x.params[1]:
                 r.riemannian = simplify(riemannian(G, x))

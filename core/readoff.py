@@ -94,15 +94,20 @@ def gradients(f: Node, xs: list[Node], steps: list | None = None, names=None,
               raw: bool = False) -> dict[str, Node]:
     """∂f/∂X for each variable X in xs (f scalar), simplified and shape-checked."""
     assert f.is_scalar, "gradients need a scalar f"
+    from matd.core.simplify import Simplifier
     df = differential(f, [x.params[0] for x in xs], steps, names)
     cots = transpose_linear(df, A.const(1))
     out = {}
+    s = Simplifier()
     for x in xs:
         G = cots.get(x.params[0])
         G = A.zeros(x.shape) if G is None else G
-        G = simplify(G)
+        G = simplify(G, using=s)
         assert G.shape == x.shape, (G.shape, x.shape)
-        out[x.params[0]] = G if raw else simplify(structured(G, x))
+        if not raw:
+            S = structured(G, x)
+            G = G if S is G else simplify(S, using=s)
+        out[x.params[0]] = G
     return out
 
 

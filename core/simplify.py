@@ -51,6 +51,8 @@ class Simplifier:
         self.fired = fired
 
     def __call__(self, root: Node) -> Node:
+        if root in self.memo:
+            return self.memo[root]
         for n in walk(root):
             if n not in self.memo:
                 self.memo[n] = self.node(rebuild(n, [self.memo[a] for a in n.args]))
@@ -81,8 +83,14 @@ class Simplifier:
         return out
 
 
-def simplify(root: Node, fired: list | None = None) -> Node:
-    """The canonical form of ``root`` (idempotent; terminates on every input)."""
-    s = Simplifier(fired)
+def simplify(root: Node, fired: list | None = None, using: Simplifier | None = None) -> Node:
+    """The canonical form of ``root`` (idempotent; terminates on every input).
+
+    ``using`` shares one memo across calls, so simplifying many derivatives of one
+    expression (every variable's gradient) costs the size of their DAG, not the sum."""
+    s = using or Simplifier(fired)
     out = s(root)
-    return s(out) if out is not root else out
+    if out is not root:
+        out = s(out)
+        s.memo[out] = out
+    return out
