@@ -6,6 +6,7 @@ Compiling once decides what is computed and how, for the actual sizes:
 - matrix chains are multiplied in the cheapest order (matrix-chain DP on flops);
 - ``inv(X) B`` / ``B inv(X)`` (and with X⁻ᵀ) are solves, never an inverse,
   unless the inverse is needed by itself anyway;
+- ``(A + Aᵀ) x`` is ``A x + Aᵀ x`` when x is thin (no n×n sum formed);
 - ``diag(v) A`` / ``A diag(v)`` scale rows / columns, never a dense diagonal;
 - ``kron(A, B) M`` is applied as ``B X Aᵀ`` on reshaped columns, never formed;
 - ``logdet`` of an spd variable goes through Cholesky, otherwise ``slogdet``;
@@ -100,6 +101,10 @@ class Plan:
             s = self.emit("cholesky_logdet", n, (self.compile(n.args[0]),), (1, 1))
         elif op == "ufunc":
             s = self.emit("ufunc", n, (self.compile(n.args[0]),), self.shape(n))
+        elif op == "add" and any(a.op == "neg" for a in n.args):  # A - B, no -B formed
+            signs = tuple(-1 if a.op == "neg" else 1 for a in n.args)
+            args = [self.compile(a.args[0] if a.op == "neg" else a) for a in n.args]
+            s = self.emit("combine", n, args, self.shape(n), signs, "add")
         elif op == "epow" and n.args[1].op == "const":  # x.^2 as x*x, not a generic pow
             s = self.emit("powc", n, (self.compile(n.args[0]),), self.shape(n),
                           n.args[1].params[0], "epow")
@@ -173,6 +178,27 @@ class Plan:
             r = self.lower(rt)
             a, b = (self.compile(x) for x in left.args)
             return self.emit("kron_apply", node, (a, b, r), shape, label="kron_apply")
+        # (A + B) v -> A v + B v when v is thin: no m×k sum is formed (and xᵀ(A + B) alike)
+        for side, fac in ((0, left), (1, right)):
+            if fac is not None and fac.op == "add" and self._alone(fac) and \
+                    (shape[1] if side == 0 else shape[0]) * 8 <= min(self.shape(fac)):
+                from matd.core.algebra import matmul
+                sub = rt if side == 0 else lt
+                other = sub[1] if sub[0] == "factor" else None   # one factor: a node
+                slot = self.lower(sub) if other is None else None
+                parts, signs = [], []
+                for term in fac.args:
+                    sign = -1 if term.op == "neg" else 1
+                    term = term.args[0] if sign < 0 else term
+                    if other is not None:  # each product is a chain of its own: best order
+                        prod = matmul(term, other) if side == 0 else matmul(other, term)
+                        parts.append(self.compile(prod))
+                    else:
+                        t = self.compile(term)
+                        args = (t, slot) if side == 0 else (slot, t)
+                        parts.append(self.emit("matmul", None, args, shape, label="matmul"))
+                    signs.append(sign)
+                return self.emit("combine", node, parts, shape, tuple(signs), "distribute")
         return self.emit("matmul", node, (self.lower(lt), self.lower(rt)), shape, label="matmul")
 
     # -- running ------------------------------------------------------------------------
@@ -232,6 +258,8 @@ class Plan:
         """numpy only: an elementwise step writes into a dying temporary of its own shape
         instead of allocating (chains like 1 - tanh(Z).^2 reuse one buffer)."""
         import numpy as np
+        if st.kind == "combine":
+            return self._fused_combine(st, i, vals, last, np)
         uf = _UFUNCS.get(st.label) if st.kind == "kernel" else None
         if st.kind == "powc" and st.extra == 2:
             uf = "square"
@@ -283,6 +311,11 @@ class Plan:
         if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
             x = a[1] if st.extra else a[1].T
             return xp.linalg.solve(x, a[0].T).T
+        if kind == "combine":
+            out = a[0] if st.extra[0] > 0 else -a[0]
+            for v, sign in zip(a[1:], st.extra[1:]):
+                out = out + v if sign > 0 else out - v
+            return out
         if kind == "powc":
             p, x = st.extra, a[0]
             if p == 2:
@@ -321,6 +354,18 @@ class Plan:
             v = inner.run({uf.params[0]: a[0]}, xp, dtype=dtype, check=False)[0]
             return xp.broadcast_to(v, st.shape) if tuple(v.shape) != st.shape else v
         raise AssertionError(kind)  # pragma: no cover
+
+    def _fused_combine(self, st: Step, i: int, vals, last, np):
+        """Σ ±aᵢ accumulated into the first term's buffer when that term dies here."""
+        j0 = st.args[0]
+        a0 = vals[j0]
+        if st.extra[0] < 0 or last[j0] != i or st.args.count(j0) != 1 or \
+                self.steps[j0].kind in ("input", "const") or not isinstance(a0, np.ndarray) \
+                or a0.shape != st.shape or not (a0.flags.writeable and a0.flags.owndata):
+            return None
+        for j, sign in zip(st.args[1:], st.extra[1:]):
+            (np.add if sign > 0 else np.subtract)(a0, vals[j], out=a0)
+        return a0
 
     def describe(self) -> list[str]:
         """One line per step, for tests and ``--explain``."""

@@ -117,8 +117,7 @@ def _norm(name, sub):
 
 
 _SIGMOID_SRC = """def _sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))"""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)"""
 _LSE_SRC = """def _logsumexp(x):
     m = np.max(x)
     return (m + np.log(np.sum(np.exp(x - m)))).reshape(1, 1)"""
@@ -208,8 +207,7 @@ def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, s
 
 
 def _sigmoid(xp, x):
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return 0.5 + 0.5 * xp.tanh(0.5 * x)  # = 1/(1 + e^-x), without overflow
 
 
 def _top_eig(xp, x, which):
