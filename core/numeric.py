@@ -225,10 +225,12 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
     spd = {n for n, v in prog.variables.items() if "spd" in v.params[1]}
     plan = Plan([target], b.sizes, frozenset(spd))
 
+    b64 = Binding(b.env, b.sizes, b.xp, None)   # differences in float64, whatever --dtype
+
     def fun(X):
         env = dict(base)
         env[r.wrt] = X
-        return to_numpy(plan.run(_device(b, env), b.xp, None, b.dtype, check=False)[0])
+        return to_numpy(plan.run(_device(b64, env), b.xp, None, None, check=False)[0])
 
     J = central_jacobian(fun, base[r.wrt], h)     # target2d + x2d
     t2 = J.shape[:2]
