@@ -130,10 +130,10 @@ class _Printer:
         if isinstance(spec, Leaf):
             return self.leaf(node)
         if op == "transpose" and node.args[0].op == "inv":
-            base = self.wrap(node.args[0].args[0], POSTFIX)
+            base = self.base(node.args[0].args[0])
             return base + {"matd": "^-T", "unicode": "⁻ᵀ", "latex": r"^{-\top}"}[fmt], POSTFIX
         if op == "mpow":
-            base = self.wrap(node.args[0], POSTFIX)
+            base = self.base(node.args[0])
             k = node.params[0]
             return base + {"matd": f"^{k}", "unicode": str(k).translate(_SUP),
                            "latex": f"^{{{k}}}"}[fmt], POSTFIX
@@ -153,7 +153,7 @@ class _Printer:
             return spec.text + self.wrap(x, UNARY), UNARY
         if isinstance(spec, Postfix):
             text = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[fmt]
-            return self.wrap(node.args[0], POSTFIX) + text, POSTFIX
+            return self.base(node.args[0]) + text, POSTFIX
         if isinstance(spec, Wrap):
             inner = ", ".join(self.go(a)[0] for a in node.args)
             return spec.open + inner + spec.close, ATOM
@@ -164,6 +164,14 @@ class _Printer:
             return rf"{name}\left({inner}\right)", ATOM
         name = spec.uni if fmt == "unicode" and spec.uni else spec.name
         return f"{name}({inner})", ATOM
+
+    def base(self, node: Node) -> str:
+        """The operand of a postfix operator; in LaTeX a superscripted one is braced
+        (X^{+}^{\top} does not compile, {X^{+}}^{\top} does)."""
+        text = self.wrap(node, POSTFIX)
+        if self.fmt == "latex" and "^" in text and not text.endswith(r"\right)"):
+            return "{" + text + "}"
+        return text
 
     def infix(self, node: Node, spec: Infix) -> tuple[str, int]:
         sym = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[self.fmt]
@@ -207,7 +215,7 @@ class _Printer:
             e, simple = self.go(ex)[0], True
         else:
             e, simple = self.go(ex)[0], False
-        b = self.wrap(base, POSTFIX)
+        b = self.base(base)
         if fmt == "latex":
             return (f"{b}^{{{e}}}" if scalar else rf"{b}^{{\circ {e}}}"), POSTFIX
         if fmt == "unicode" and simple and re.fullmatch(r"-?[0-9]+", e):
