@@ -287,6 +287,8 @@ def test_outputs_that_share_a_buffer_stay_distinct():
     ("X, B: n x n; inv(X) B", {"X": np.ones((3, 3)), "B": np.eye(3)}, "X^-1 B"),
     ("X, B: n x n; B inv(X)", {"X": np.zeros((3, 3)), "B": np.eye(3)}, "B X^-1"),
     ("x: n; exp(x)", {"x": np.array([[1000.0], [1.0]])}, "exp(x)"),
+    ("x: n; exp(2 x)", {"x": np.array([[400.0], [1.0]])}, "exp(2 x)"),
+    ("x: n; sum(exp(-x) + 1)", {"x": np.array([[-800.0], [1.0]])}, "exp(-x)"),
     ("x: n; sum(log(x))", {"x": np.array([[-1.0], [1.0]])}, "log(x)"),
 ])
 def test_numerical_trouble_names_the_subexpression(src, env, what):

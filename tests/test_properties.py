@@ -46,10 +46,14 @@ class Gen:
         if depth <= 0:
             return self.var(shape)
         choices = ["unary", "add", "sub", "hadamard", "matmul", "transpose", "scale", "leaf"]
+        choices += ["hdiv", "divscalar", "epow", "sqrt"]
         if shape == (1, 1):
-            choices += ["tr", "sum", "norm2", "quad", "logsumexp", "dot"]
+            choices += ["tr", "sum", "norm2", "quad", "logsumexp", "dot", "det", "softmaxdot",
+                        "sumkron"]
         if r == c and r != 1:
-            choices += ["inv", "logdet_scale"]
+            choices += ["inv", "logdet_scale", "pinv", "diagdiag"]
+        if c == 1 and r != 1:
+            choices += ["diagvec", "vecof"]
         kind = self.draw(st.sampled_from(choices))
         d = depth - 1
         if kind == "leaf":
@@ -86,6 +90,30 @@ class Gen:
             k = self.draw(st.sampled_from(DIMS))
             v = self.expr((k, 1), d)
             return f"({v}^T {self.expr((k, k), d)} {v})"
+        if kind == "hdiv":  # denominators kept away from zero
+            return f"({self.expr(shape, d)} ./ (2 + tanh({self.expr(shape, d)})))"
+        if kind == "divscalar":
+            return f"({self.expr(shape, d)} / (1 + {self.expr((1, 1), d)}^2))"
+        if kind == "epow":
+            return f"({self.expr(shape, d)}).^2"
+        if kind == "sqrt":
+            return f"sqrt(1 + ({self.expr(shape, d)}).^2)"
+        if kind == "det":
+            k = self.draw(st.sampled_from(DIMS))
+            return f"det(4 eye({k}) + tanh({self.expr((k, k), d)}))"
+        if kind == "softmaxdot":
+            k = self.draw(st.sampled_from(DIMS))
+            return f"dot({self.expr((k, 1), d)}, softmax({self.expr((k, 1), d)}))"
+        if kind == "pinv":
+            return f"pinv(4 eye({r}) + tanh({self.expr(shape, d)}))"
+        if kind == "diagdiag":
+            return f"diag(diag({self.expr(shape, d)}))"
+        if kind == "diagvec":
+            return f"diag({self.expr((r, r), d)})"
+        if kind == "vecof":
+            return f"vec({self.expr((r, 1), d)})"
+        if kind == "sumkron":
+            return f"sum(kron({self.expr(self.shape(), d)}, {self.expr(self.shape(), d)}))"
         if kind == "inv":  # diagonally dominant: safely invertible
             return f"inv(4 eye({r}) + tanh({self.expr(shape, d)}))"
         if kind == "logdet_scale":
@@ -138,6 +166,11 @@ REF = {
     "logsumexp": lambda n, a: np.array([[np.log(np.exp(a).sum())]]),
     "dot": lambda n, a, b: np.array([[np.vdot(a, b)]]),
     "logdet": lambda n, a: np.array([[np.linalg.slogdet(a)[1]]]),
+    "hdiv": lambda n, a, b: a / b, "sqrt": lambda n, a: np.sqrt(a),
+    "det": lambda n, a: np.array([[np.linalg.det(a)]]), "pinv": lambda n, a: np.linalg.pinv(a),
+    "softmax": lambda n, a: np.exp(a) / np.exp(a).sum(),
+    "diag": lambda n, a: np.diag(a[:, 0]) if a.shape[1] == 1 else np.diag(a).reshape(-1, 1),
+    "vec": lambda n, a: a.reshape(-1, 1, order="F"), "kron": lambda n, a, b: np.kron(a, b),
     "exp": lambda n, a: np.exp(a), "tanh": lambda n, a: np.tanh(a),
     "sin": lambda n, a: np.sin(a), "cos": lambda n, a: np.cos(a),
     "sigmoid": lambda n, a: 1 / (1 + np.exp(-a)), "softplus": lambda n, a: np.log1p(np.exp(a)),
