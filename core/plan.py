@@ -232,6 +232,7 @@ class Plan:
 
     def _run(self, env, xp, denv, dtype, check):
         vals: list = [None] * len(self.steps)
+        finite = [True] * len(self.steps)   # checked before buffers are reused in place
         last = self._lifetimes()
         inplace = "numpy" in getattr(xp, "__name__", "")
         for i, st in enumerate(self.steps):
@@ -245,9 +246,11 @@ class Plan:
                 raise
             except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
                 raise NumericError(_trouble(st, e), hint=_hint(st)) from None
-            if check and st.kind not in ("input", "const") and not _finite(xp, v):
-                if all(_finite(xp, vals[a]) for a in st.args):
+            if check:  # blame the first step that turns finite inputs into NaN/Inf
+                fin = _finite(xp, v)
+                if not fin and st.args and all(finite[a] for a in st.args):
                     raise NumericError(f"{_what(st)} is not finite (NaN or Inf)", hint=_hint(st))
+                finite[i] = fin
             vals[i] = v
             for j in set(st.args):  # a temporary no later step reads is freed
                 if last[j] == i:
