@@ -61,7 +61,7 @@ def run_check(opts: CheckOptions):
             entry["unreadable"] = e.message
             lines.append(f"{name}: error: {e.message}")
             continue
-        for source in programs_in(name, text) if path != "-" else programs_in(name, text):
+        for source in programs_in(name, text):
             entry["programs"] += 1
             try:
                 prog = load(source, collect_errors=True)

@@ -31,7 +31,8 @@ LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
                      r"{{\partial \operatorname{{vec}} {x}}}"),
     "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
     "hessian": ("∂²f/∂{x}∂{x}ᵀ", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
-    "vec-hessian": ("∂²f/∂vec {x}²", r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
+    "vec-hessian": ("∂²f/∂vec {x}²",
+                    r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
 }
 
 
@@ -83,7 +84,7 @@ def _names(prog, d, opts):
 
 
 def render_text(prog, d, opts, color: bool) -> str:
-    from matd.core.printers import to_unicode, with_where
+    from matd.core.printers import with_where
     names = _names(prog, d, opts)
     rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
 
@@ -164,7 +165,8 @@ def render_steps(d, names) -> list:
             lines.append(f"  df = {to_unicode(r.differential, names)}    "
                          f"[trace cyclicity: df = tr(Gᵀ d{x})]")
             lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
-                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G (adjoints of the linear maps)]")
+                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G "
+                         "(adjoints of the linear maps)]")
         elif r.derivative is not None:
             lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
                          f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")

@@ -55,7 +55,8 @@ def load_value(name: str, text: str):
             try:
                 _STDIN_CACHE["z"] = np.load(io.BytesIO(data), allow_pickle=False)
             except Exception as e:  # noqa: BLE001
-                raise InputError(f"--at {name}=-: standard input is not an .npz archive ({e})")
+                raise InputError(f"--at {name}=-: standard input is not an .npz archive "
+                                 f"({e})") from None
         z = _STDIN_CACHE["z"]
         if not hasattr(z, "keys"):
             return np.asarray(z), "<stdin>"

@@ -32,7 +32,8 @@ def numeric_options(f):
                      help="A value: a .npy, .npz[:key], .csv or .txt file, - (an .npz on "
                      "stdin), or a literal such as 0.5 or [1,2,3] (repeatable)."),
         click.option("--random", is_flag=True,
-                     help="Draw values for variables without --at (respecting spd, sym, orth, diag)."),
+                     help="Draw values for variables without --at (respecting spd, sym, "
+                     "orth, diag)."),
         click.option("--seed", type=int, default=None, help="Seed for --random."),
         click.option("--dims", default=None, metavar="m=3,n=4",
                      help="Sizes of dimensions not fixed by the inputs (default 3 with --random)."),

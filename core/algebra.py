@@ -19,7 +19,7 @@ from numbers import Number
 
 from matd.core.expr import Node
 from matd.core.primitives import PRIMS, ShapeFail
-from matd.core.shapes import ONE, SCALAR, Clash, Dim, Unifier
+from matd.core.shapes import SCALAR, Clash, Dim, Unifier
 
 _CHECK = Unifier()  # final shapes hold no unknowns: unify only compares
 

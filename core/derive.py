@@ -26,7 +26,7 @@ class Result:
     """What matd found for one variable."""
 
     wrt: str
-    kind: str                 # gradient | jacobian | vec-jacobian | derivative | hessian | vec-hessian
+    kind: str   # gradient | jacobian | vec-jacobian | derivative | hessian | vec-hessian
     differential: Node        # df (order 1) or d²f (order 2), simplified, in dX
     derivative: Node | None   # None where no closed matrix form exists
     gradient: Node | None = None   # order 2: the gradient the Hessian differentiates

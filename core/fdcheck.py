@@ -27,4 +27,5 @@ def rel_error(a, b) -> float:
     """max |a − b| / max(1, max |b|): relative to the size of the reference."""
     import numpy as np
     a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b), initial=0.0) / max(1.0, float(np.max(np.abs(b), initial=0.0))))
+    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+    return float(np.max(np.abs(a - b), initial=0.0) / scale)

@@ -171,7 +171,7 @@ def unvec(J, fshape2d, fuser, xshape2d, xuser):
     return J.reshape(fq, fp, xq, xp_).transpose(1, 0, 3, 2).reshape(tuple(fuser) + tuple(xuser))
 
 
-def derivative_array(prog, b: Binding, r, f) -> "np.ndarray":
+def derivative_array(prog, b: Binding, r, f):
     """The derivative of a ``derive`` result as an array of shape(f) + shape(X)."""
     import numpy as np
     x2, xu = _xshape(prog, b, r.wrt)

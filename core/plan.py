@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from matd.core.errors import MatdError
 from matd.core.expr import Node, walk
-from matd.core.primitives import PRIMS, _commutation, _kron
+from matd.core.primitives import PRIMS, _commutation
 
 
 class NumericError(MatdError):

@@ -119,7 +119,7 @@ def numpy_function(fname: str, variables: dict, outputs: list[tuple[str, Node]],
     body += [f"{v} = {dims[d]}" for d, v in dimvars.items()]
     body += em.lines
     rets = []
-    for label, node in outputs:
+    for _, node in outputs:
         text = em.expr(node)
         r, c = node.shape
         if r.is_one and c.is_one:

@@ -238,7 +238,8 @@ class Unifier:
         for f in factors:  # a committed unknown passes its commitment on
             if isinstance(f, DimVar) and v.nonunit and len(factors) == 1 and target.coef == 1:
                 f.nonunit = True
-            if isinstance(f, DimVar) and f.pref is None and v.pref is not None and len(factors) == 1:
+            if isinstance(f, DimVar) and f.pref is None and v.pref is not None \
+                    and len(factors) == 1:
                 f.pref = v.pref
         v.ref = target
         return True

@@ -64,7 +64,6 @@ def _to_sympy(node: Node, env: dict):
 
 def _from_sympy(e, x: Node) -> Node:
     """A sympy expression in the symbol ``t`` as IR applied entrywise to ``x``."""
-    import sympy as sp
 
     def num(v):
         v = int(v) if v.is_Integer else float(v)

@@ -188,7 +188,8 @@ def read_shape(toks, span: Span):
     """The words of a declaration after ':' -> (dims, attributes).
 
     >>> from lark import Token
-    >>> ts = [Token("NAME", w, start_pos=i, end_pos=i + 1) for i, w in enumerate("m x n spd".split())]
+    >>> words = "m x n spd".split()
+    >>> ts = [Token("NAME", w, start_pos=i, end_pos=i + 1) for i, w in enumerate(words)]
     >>> dims, attrs = read_shape(ts, Span(0, 4))
     >>> [d.value for d in dims], [a for a, _ in attrs]
     (['m', 'n'], ['spd'])
