@@ -25,6 +25,8 @@ def parse_at(items) -> list[tuple[str, str]]:
         name = name.strip()
         if not name.isidentifier():
             raise InputError(f"--at {item}: '{name}' is not a variable name")
+        if any(n == name for n, _ in out):
+            raise InputError(f"--at {name} is given twice", hint="give each variable once")
         out.append((name, value.strip()))
     return out
 
@@ -37,8 +39,9 @@ def _npz_pick(z, name: str, key: str | None, where: str):
         elif len(keys) == 1:
             key = keys[0]
         else:
+            spelled = "-" if where == "<stdin>" else where
             raise InputError(f"--at {name}: {where} holds {', '.join(keys)}; say which",
-                             hint=f"--at {name}={where}:KEY")
+                             hint=f"--at {name}={spelled}:KEY")
     if key not in keys:
         raise InputError(f"--at {name}: no array '{key}' in {where}",
                          hint=f"it holds: {', '.join(keys)}")

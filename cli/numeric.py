@@ -51,7 +51,7 @@ def numeric_options(f):
     return f
 
 
-def prepare(opts: NumOptions):
+def prepare(opts: NumOptions, wrt=()):
     """Parse the program with the given arrays' shapes, bind values, pick the backend."""
     import numpy as np
 
@@ -62,7 +62,7 @@ def prepare(opts: NumOptions):
     arrays, where = {}, {}
     for name, text in parse_at(opts.at):
         arr, src = load_value(name, text)
-        arrays[name], where[name] = np.asarray(arr, dtype=float), src
+        arrays[name], where[name] = np.asarray(arr), src
     given = {}
     for name, a in arrays.items():
         if a.ndim <= 2:
@@ -75,6 +75,12 @@ def prepare(opts: NumOptions):
     b = bind(prog, arrays, parse_dims(opts.dims), where, xp, dtype)
     if opts.random:
         fill_random(prog, b, np.random.default_rng(opts.seed))
+    from matd.core.expr import free_vars
+    needed = [v.params[0] for v in free_vars(prog.result)] + list(wrt)
+    missing = [n for n in dict.fromkeys(needed) if n in prog.variables and n not in b.env]
+    if missing:
+        raise MatdError(f"no value for {', '.join(missing)}",
+                        hint="give each one: --at NAME=VALUE (a file or a literal), or --random")
     return prog, b
 
 
@@ -162,7 +168,7 @@ def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out
     from matd.core.numeric import derivative_array, fd_derivative
     from matd.core.numeric import hvp as hessian_vector
     opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
-    prog, b = prepare(opts)
+    prog, b = prepare(opts, wrt)
     d = derive(prog, list(wrt), int(order))
     tol = tol if tol is not None else (1e-6 if dtype == "float64" else 1e-3)
     results, status, report = {}, 0, []

@@ -67,16 +67,19 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
             raise MatdError(f"--at {name}: no variable '{name}' in the program",
                             hint=f"variables: {known}")
         a = np.asarray(arr)
+        src = where.get(name, "the command line")
         if a.dtype.kind not in "fiub":
-            raise MatdError(f"--at {name}: the array is not numeric ({a.dtype})")
+            raise MatdError(f"--at {name}: the array from {src} is not numeric ({a.dtype})",
+                            hint="give numbers: a float array, a CSV of numbers, or a literal")
         if a.ndim > 2:
             raise MatdError(f"--at {name}: a {a.ndim}-d array cannot be a matd value",
                             hint="matd values are scalars, vectors and matrices")
+        var = prog.variables[name]
+        if a.ndim == 1 and var.shape[0].is_one and not var.shape[1].is_one:
+            a = a.reshape(1, -1)      # a 1-d array fills a declared row (1 x n)
         a = _two_d(a.astype(float))
         if not np.all(np.isfinite(a)):
             raise NumericError(f"--at {name}: the input contains NaN or Inf")
-        var = prog.variables[name]
-        src = where.get(name, "the command line")
         for axis, d in enumerate(var.shape):
             n = a.shape[axis]
             syms = [f for f in d.factors]
@@ -103,7 +106,12 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
         var = prog.variables[name]
         want = (size(var.shape[0], sizes), size(var.shape[1], sizes))
         if want != a.shape:
-            raise MatdError(f"--at {name}: shape {a.shape} does not match {want}")
+            from matd.core.printers import shape_decl
+            src = where.get(name, "the command line")
+            raise MatdError(f"--at {name}: the array from {src} has shape "
+                            f"{tuple(np.shape(arrays[name]))} but {name} is "
+                            f"{shape_decl(var.shape)} = {want[0]} x {want[1]} here",
+                            hint="the sizes come from the other inputs and --dims")
     return Binding(env, sizes, xp, dtype, origin)
 
 
@@ -207,9 +215,11 @@ def hvp(prog, b: Binding, r, V):
     from matd.core.differentiate import differential
     from matd.core.simplify import simplify
     x2, xu = _xshape(prog, b, r.wrt)
-    V = _two_d(np.asarray(V, dtype=float))
+    given = np.asarray(V, dtype=float)
+    V = _two_d(given)
     if V.shape != x2:
-        raise MatdError(f"--hvp: the direction has shape {V.shape}, but {r.wrt} is {x2}")
+        raise MatdError(f"--hvp: the direction has shape {given.shape}, but {r.wrt} has "
+                        f"shape {tuple(xu)}")
     dG = simplify(differential(r.gradient, [r.wrt]))
     out = run([dG], prog, b, {r.wrt: V})[0]
     return out.reshape(xu)

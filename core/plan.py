@@ -174,10 +174,18 @@ class Plan:
         if right is not None and _is_diag_vec(right) and self._alone(right):
             lft = self.lower(lt)
             return self.emit("colscale", node, (lft, self.compile(right.args[0])), shape)
-        if left is not None and left.op == "kron" and self._alone(left):
-            r = self.lower(rt)
-            a, b = (self.compile(x) for x in left.args)
-            return self.emit("kron_apply", node, (a, b, r), shape, label="kron_apply")
+        # (A ⊗ B) M, (A ⊗ B)ᵀ M = (Aᵀ ⊗ Bᵀ) M, M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ: never formed
+        for side, fac in ((0, left), (1, right)):
+            kr = _kron_of(fac)
+            if kr is not None and self._alone(fac) and (fac.op == "kron" or
+                                                        self._alone(fac.args[0])):
+                (a, b), trans = kr
+                if side == 1:
+                    trans = not trans
+                a, b = self.compile(a), self.compile(b)
+                m = self.lower(rt if side == 0 else lt)
+                return self.emit("kron_apply", node, (a, b, m), shape, (trans, side == 1),
+                                 "kron_apply")
         # (A + B) v -> A v + B v when v is thin: no m×k sum is formed (and xᵀ(A + B) alike)
         for side, fac in ((0, left), (1, right)):
             if fac is not None and fac.op == "add" and self._alone(fac) and \
@@ -334,11 +342,17 @@ class Plan:
             return a[0] * xp.reshape(a[1], (1, -1))
         if kind == "kron_apply":  # (A ⊗ B) M, column by column: vec(B X Aᵀ)
             A, B, M = a
+            trans, right = st.extra or (False, False)
+            if trans:
+                A, B = A.T, B.T
+            if right:                  # M K = (Kᵀ Mᵀ)ᵀ: the caller transposed K already
+                M = M.T
             (ma, na), (mb, nb) = A.shape, B.shape
             k = M.shape[1]
             Y = xp.matmul(B, xp.reshape(M, (na, nb, k)))          # (na, mb, k)
             Z = xp.matmul(A, xp.reshape(Y, (na, mb * k)))          # (ma, mb·k)
-            return xp.reshape(Z, (ma * mb, k))
+            out = xp.reshape(Z, (ma * mb, k))
+            return out.T if right else out
         if kind == "cholesky_logdet":
             try:
                 L = xp.linalg.cholesky(a[0])
@@ -400,6 +414,17 @@ def _inverse_of(n: Node | None, trans: bool) -> Node | None:
     return None
 
 
+def _kron_of(n: Node | None):
+    """((A, B), transposed) when n is A ⊗ B or (A ⊗ B)ᵀ."""
+    if n is None:
+        return None
+    if n.op == "kron":
+        return n.args, False
+    if n.op == "transpose" and n.args[0].op == "kron":
+        return n.args[0].args, True
+    return None
+
+
 def _is_diag_vec(n: Node) -> bool:
     return n.op == "diag" and n.args[0].shape[1].is_one and not n.args[0].is_scalar
 
@@ -453,7 +478,7 @@ def _hint(st: Step) -> str:
     if st.kind in ("solve", "rsolve") or st.label in ("inv", "logdet", "det", "pinv"):
         return "the formula needs an invertible matrix here; check the input's conditioning"
     if st.label in ("exp", "epow", "softplus"):
-        return "the values overflow float64; rescale the input"
+        return "the values overflow the floating-point range; rescale the input"
     return "check the inputs for NaN/Inf and for values outside the function's domain"
 
 

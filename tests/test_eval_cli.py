@@ -69,6 +69,8 @@ def make_files(d: Path) -> Path:
     np.save(d / "inf.npy", np.array([[1.0, np.inf], [0.0, 1.0]]))
     np.save(d / "ones3.npy", np.ones((3, 3)))
     (d / "bad.csv").write_text("1,2\nthree,4\n")
+    np.save(d / "words.npy", np.array(["a", "b", "c"]))
+    np.save(d / "cube.npy", np.ones((2, 2, 2)))
     return d
 
 
@@ -250,12 +252,19 @@ def test_unreadable_inputs(data):
              ("A=[1,2", ["A=[1,2", "not a file"]),
              ("A", ["expected NAME=VALUE"]),
              ("1A=3", ["not a variable name"]),
-             (f"A={data}/bad.csv", ["bad.csv", "cannot read"])]
+             (f"A={data}/bad.csv", ["bad.csv", "cannot read"]),
+             (f"A={data}/cube.npy", ["--at A", "3-d"])]
     results = many(*(("eval", PROG, "--at", at, "--at", "x=[1,2,3]") for at, _ in table))
     for (at, words), (rc, out, err) in zip(table, results):
         assert rc == 2 and out == "", (at, err)
         for w in words:
             assert w in err, (at, err)
+
+
+def test_non_numeric_array_is_an_input_error(data):
+    rc, out, err = matd("eval", "x: n; sum(x)", "--at", f"x={data}/words.npy")
+    assert rc == 2 and out == "", err
+    assert "--at x" in err and "numeric" in err, err
 
 
 def test_unknown_and_missing_names_and_bad_dims():

@@ -111,7 +111,8 @@ DIAGS = [
     ("v, w: n; A: n x n; diag(v) A diag(w)", ["rowscale", "colscale"],
      lambda e: np.diag(e["v"][:, 0]) @ e["A"] @ np.diag(e["w"][:, 0])),
     ("v, x: n; diag(v) x", ["rowscale"], lambda e: e["v"] * e["x"]),
-    ("v: n; A: n x n; tr(diag(v) A)", ["rowscale"], lambda e: np.trace(np.diag(e["v"][:, 0]) @ e["A"])),
+    ("v: n; A: n x n; tr(diag(v) A)", ["rowscale"],
+     lambda e: np.trace(np.diag(e["v"][:, 0]) @ e["A"])),
 ]
 
 
@@ -134,6 +135,11 @@ KRONS = [
      lambda e: (np.kron(e["A"], e["B"]) @ e["X"]).sum()),
     ("A: m x n; B: p x q; x: n*q; y: m*p; y^T kron(A, B) x",
      lambda e: e["y"].T @ np.kron(e["A"], e["B"]) @ e["x"]),
+    ("A: m x n; B: p x q; X: n x q; kron(A, B) vec(X^T)",
+     lambda e: np.kron(e["A"], e["B"]) @ e["X"].reshape(-1, 1)),
+    # applied from the left, or transposed: (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ, still only applied
+    ("A: m x n; B: p x q; y: m*p; kron(A, B)^T y", lambda e: np.kron(e["A"], e["B"]).T @ e["y"]),
+    ("A: m x n; B: p x q; y: m*p; y^T kron(A, B)", lambda e: e["y"].T @ np.kron(e["A"], e["B"])),
 ]
 
 
@@ -267,6 +273,25 @@ def test_elementwise_chains_do_not_touch_inputs_and_rerun_identically():
     Z = env["X"] @ env["W"]
     t = np.tanh(Z)
     close(first, (1 - t ** 2) * np.exp(-Z) + 1 / (1 + np.exp(-Z)) - t)
+
+
+@pytest.mark.parametrize("src,naive", [
+    ("A: n x n; B = exp(A); C = B^T; sin(B) + C", lambda A: np.sin(np.exp(A)) + np.exp(A).T),
+    ("A: n x n; B = exp(A); C = B^T; C .* sin(B)", lambda A: np.exp(A).T * np.sin(np.exp(A))),
+    ("A: n x n; B = exp(A); C = B^T; B - C", lambda A: np.exp(A) - np.exp(A).T),
+    ("A: n x n; B = exp(A); C = B^T; C - B", lambda A: np.exp(A).T - np.exp(A)),
+    ("A: n x n; B = exp(A); d = diag(B); sin(B) + diag(d)",
+     lambda A: np.sin(np.exp(A)) + np.diag(np.diag(np.exp(A)))),
+    ("A: n x n; B = exp(A); C = vec(B); sum(sin(B)) + sum(exp(C))",
+     lambda A: np.sin(np.exp(A)).sum() + np.exp(np.exp(A)).sum()),
+    ("A: n x n; z = A^T; w = -z; w + z .* z", lambda A: -A.T + A.T ** 2),
+])
+def test_views_of_temporaries_survive_in_place_reuse(src, naive):
+    """A transpose, diagonal or vec of a temporary may be a view of its memory: a fused
+    elementwise step must not overwrite a buffer a later step still reads through a view."""
+    prog, plan = compile_(src, {"n": 4})
+    env = inputs(prog, plan)
+    close(run(plan, env), naive(env["A"]))
 
 
 def test_outputs_that_share_a_buffer_stay_distinct():
