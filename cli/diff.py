@@ -30,7 +30,7 @@ LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
     "vec-jacobian": ("∂vec f/∂vec {x}", r"\frac{{\partial \operatorname{{vec}} f}}"
                      r"{{\partial \operatorname{{vec}} {x}}}"),
     "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
-    "hessian": ("∂²f/∂{x}∂{x}ᵀ", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
+    "hessian": ("∂²f/∂{x}²", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
     "vec-hessian": ("∂²f/∂vec {x}²",
                     r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
 }
