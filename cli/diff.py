@@ -73,8 +73,9 @@ def _shown(d, r, opts) -> bool:
 def _names(prog, d, opts):
     """Definitions keep their names; other repeated subexpressions get t1, t2, …"""
     from matd.core.printers import shared_names
-    roots = [d.f] + [x for r in d.results for x in (r.differential, r.gradient, r.riemannian)
-                     if x is not None]
+    roots = [d.f] + ([d.df] if d.df is not None else [])
+    roots += [x for r in d.results for x in (r.differential, r.gradient, r.riemannian)
+              if x is not None]
     roots += [r.derivative for r in d.results if _shown(d, r, opts)]
     roots = list(dict.fromkeys(roots))
     taken = set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
@@ -95,7 +96,7 @@ def render_text(prog, d, opts, color: bool) -> str:
     row("f", d.f, _shape_text(d.f.shape))
     lead = "d²f" if d.order == 2 else ("df" if d.f.is_scalar else "dF")
     if d.f.is_scalar and d.order == 1:
-        row(lead, d.results[0].differential)
+        row(lead, d.df)
     for r in d.results:
         x = r.wrt
         if not d.f.is_scalar:
@@ -162,7 +163,7 @@ def render_steps(d, names) -> list:
     for r in d.results:
         x = r.wrt
         if d.f.is_scalar and d.order == 1:
-            lines.append(f"  df = {to_unicode(r.differential, names)}    "
+            lines.append(f"  df (in d{x}) = {to_unicode(r.differential, names)}    "
                          f"[trace cyclicity: df = tr(Gᵀ d{x})]")
             lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
                          f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G "
@@ -188,7 +189,7 @@ def render_json(prog, d, opts) -> str:
     for r in d.results:
         obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
                "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
-               "differential": to_matd(r.differential),
+               "differential": _program_text(r.differential, names),
                "derivative": _program_text(r.derivative, names)
                if r.derivative is not None else None,
                "kind": r.kind, "layout": d.layout}
@@ -211,7 +212,8 @@ def render_matd(prog, d, opts) -> str:
         node = r.derivative if _shown(d, r, opts) else r.differential
         what = LABELS[r.kind][0].format(x=r.wrt) if node is r.derivative else f"d f (in d{r.wrt})"
         lines = [f"# {what}: {_shape_text(node.shape)}"]
-        for v in free_vars(node):
+        used = {v.params[0] for v in free_vars(node)}
+        for v in (v for name, v in prog.variables.items() if name in used):
             attrs = "".join(" " + a for a in v.params[1])
             lines.append(f"{v.params[0]}: {shape_decl(v.shape)}{attrs}")
         lines.append(_program_text(node, names).replace("; ", "\n"))
@@ -224,9 +226,10 @@ def render_latex(prog, d, opts) -> str:
     out = [r"\begin{align*}", rf"f &= {to_latex(d.f)} \\"]
     shown_df = set()
     for r in d.results:
-        if r.differential not in shown_df:
-            shown_df.add(r.differential)
-            out.append(rf"\mathrm{{d}}f &= {to_latex(r.differential)} \\")
+        df = d.df if d.df is not None else r.differential
+        if df not in shown_df:
+            shown_df.add(df)
+            out.append(rf"\mathrm{{d}}f &= {to_latex(df)} \\")
         if _shown(d, r, opts):
             out.append(LABELS[r.kind][1].format(x=r.wrt) + rf" &= {to_latex(r.derivative)} \\")
     out[-1] = out[-1].rstrip(" \\")

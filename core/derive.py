@@ -32,6 +32,7 @@ class Result:
     gradient: Node | None = None   # order 2: the gradient the Hessian differentiates
     riemannian: Node | None = None  # orth variables
     note: str = ""
+    gradient_raw: Node | None = None  # scalar f: the gradient before structure is imposed
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Derivation:
     results: list[Result]
     steps: list = field(default_factory=list)
     names: dict = field(default_factory=dict)   # definitions: node -> name
+    df: Node | None = None                      # the whole differential (scalar f)
 
 
 def _subst_dvar(e: Node, name: str, value: Node) -> Node:
@@ -70,6 +72,8 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
         raise MatdError("nothing to differentiate: the program has no expression",
                         hint="end the program with an expression, e.g. `x: n; norm(x)^2`")
     names = {node: name for name, node in prog.definitions.items()}
+    for node, name in list(names.items()):   # a definition keeps its name once simplified
+        names.setdefault(simplify(node), name)
     from matd.core.expr import free_vars
     present = {v.params[0]: v for v in free_vars(f)}
     if not wrt:
@@ -95,13 +99,15 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
     except NotDifferentiable as e:
         raise MatdError(str(e), hint="first derivatives of spectral functions are available; "
                         "their second derivatives are not") from None
-    return Derivation(f, order, layout, results, log or [], names)
+    d = Derivation(f, order, layout, results, log or [], names)
+    if f.is_scalar and order == 1:
+        d.df = simplify(A.add(*(A.inner_display(r.gradient_raw, A.dvar(prog.variables[r.wrt]))
+                                for r in results)))
+    return d
 
 
 def _scalar(f, xs, order, log, names):
     grads = gradients(f, xs, log, names, raw=True)
-    # df written the textbook way: Σ tr(Gᵀ dX) (trace cyclicity puts dX last)
-    df = simplify(A.add(*(A.inner_display(grads[x.params[0]], A.dvar(x)) for x in xs)))
     out = []
     for x in xs:
         name = x.params[0]
@@ -109,7 +115,10 @@ def _scalar(f, xs, order, log, names):
         if order == 1:
             shown = structured(G, x)
             shown = shown if shown is G else simplify(shown)
-            r = Result(name, "gradient", df, shown)
+            # df written the textbook way, tr(Gᵀ dX) (trace cyclicity puts dX last); this
+            # variable's part of it: the whole df is Derivation.df
+            r = Result(name, "gradient", simplify(A.inner_display(G, A.dvar(x))), shown)
+            r.gradient_raw = G
             if "orth" in x.params[1]:
                 r.riemannian = simplify(riemannian(G, x))
             out.append(r)

@@ -243,6 +243,9 @@ def _negated(b: Node) -> Node | None:
 
 
 def _print(node: Node, fmt: str, names: dict | None = None) -> str:
+    import sys
+    if sys.getrecursionlimit() < 20000:  # printing recurses; deep DAGs are legitimate
+        sys.setrecursionlimit(20000)
     return _Printer(fmt, names).go(node, top=True)[0]
 
 
@@ -347,6 +350,5 @@ def with_where(root: Node, names: dict, fmt: str = "matd") -> tuple[list[tuple[s
     """(definitions used by root, in order, as (name, text)), and root's text."""
     from matd.core.expr import walk
     used = [n for n in walk(root) if n in names and n is not root]
-    defs = [(names[n], _print(n, fmt, {k: v for k, v in names.items() if k is not n}))
-            for n in used]
+    defs = [(names[n], _print(n, fmt, names)) for n in used]  # the root of each is expanded
     return defs, _print(root, fmt, names)
