@@ -18,7 +18,7 @@ from matd.core.errors import MatdError
 from matd.core.expr import Node
 from matd.core.primitives import NoClosedForm, NotDifferentiable
 from matd.core.readoff import gradients, riemannian, structured, vec_jacobian
-from matd.core.simplify import simplify
+from matd.core.simplify import Simplifier, simplify
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Derivation:
     df: Node | None = None                      # the whole differential (scalar f)
 
 
-def _subst_dvar(e: Node, name: str, value: Node) -> Node:
+def _subst_dvar(e: Node, name: str, value: Node, simp=None) -> Node:
     """e with the differential d<name> replaced by ``value`` (then simplified)."""
     from matd.core.expr import walk
     from matd.core.simplify import rebuild
@@ -56,12 +56,12 @@ def _subst_dvar(e: Node, name: str, value: Node) -> Node:
             memo[n] = value
         else:
             memo[n] = rebuild(n, [memo[a] for a in n.args]) if n.args else n
-    return simplify(memo[e])
+    return (simp or simplify)(memo[e])
 
 
-def quadratic_form(dG: Node, x: Node) -> Node:
+def quadratic_form(dG: Node, x: Node, simp=None) -> Node:
     """d²f = ⟨dX, dG⟩ written tr(dXᵀ dG) (dxᵀ dG for a vector)."""
-    return simplify(A.inner(A.dvar(x), dG))
+    return (simp or simplify)(A.inner(A.dvar(x), dG))
 
 
 def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "numerator",
@@ -91,60 +91,66 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
         raise MatdError("--order 2 needs a scalar expression (a Hessian of a scalar f)",
                         hint="differentiate a scalar, e.g. a norm or a trace")
     log: list = [] if steps else None
+    shared = Simplifier()   # one memo: every variable's results share their DAG
+
+    def simp(e):
+        return simplify(e, using=shared)
+    simp.shared = shared
     try:
         if f.is_scalar:
-            results = _scalar(f, xs, order, log, names)
+            results = _scalar(f, xs, order, log, names, simp)
         else:
-            results = [_nonscalar(f, x, layout, log, names) for x in xs]
+            results = [_nonscalar(f, x, layout, log, names, simp) for x in xs]
     except NotDifferentiable as e:
         raise MatdError(str(e), hint="first derivatives of spectral functions are available; "
                         "their second derivatives are not") from None
     d = Derivation(f, order, layout, results, log or [], names)
     if f.is_scalar and order == 1:
-        d.df = simplify(A.add(*(A.inner_display(r.gradient_raw, A.dvar(prog.variables[r.wrt]))
+        d.df = simp(A.add(*(A.inner_display(r.gradient_raw, A.dvar(prog.variables[r.wrt]))
                                 for r in results)))
     return d
 
 
-def _scalar(f, xs, order, log, names):
-    grads = gradients(f, xs, log, names, raw=True)
+def _scalar(f, xs, order, log, names, simp):
+    grads = gradients(f, xs, log, names, raw=True, simplifier=simp.shared)
     out = []
     for x in xs:
         name = x.params[0]
         G = grads[name]
         if order == 1:
             shown = structured(G, x)
-            shown = shown if shown is G else simplify(shown)
+            shown = shown if shown is G else simp(shown)
             # df written the textbook way, tr(Gᵀ dX) (trace cyclicity puts dX last); this
             # variable's part of it: the whole df is Derivation.df
-            r = Result(name, "gradient", simplify(A.inner_display(G, A.dvar(x))), shown)
+            r = Result(name, "gradient", simp(A.inner_display(G, A.dvar(x))), shown)
             r.gradient_raw = G
             if "orth" in x.params[1]:
-                r.riemannian = simplify(riemannian(G, x))
+                r.riemannian = simp(riemannian(G, x))
             out.append(r)
             continue
-        dG = simplify(differential(G, [name]))
+        dG = simp(differential(G, [name]))
         try:
-            H = simplify(vec_jacobian(A.fn("vec", dG), x))
+            H = simp(vec_jacobian(A.fn("vec", dG), x))
         except NoClosedForm as e:
             H, note = None, f"no closed Kronecker form: {e}"
         else:
             note = ""
         kind = "hessian" if x.shape[1].is_one else "vec-hessian"
-        out.append(Result(name, kind, quadratic_form(dG, x), H, gradient=simplify(G), note=note))
+        out.append(Result(name, kind, quadratic_form(dG, x, simp), H, gradient=simp(G),
+                          note=note))
     return out
 
 
-def _nonscalar(f, x, layout, log, names):
+def _nonscalar(f, x, layout, log, names, simp):
     name = x.params[0]
-    df = simplify(differential(f, [name], log, names))
+    df = simp(differential(f, [name], log, names))
     if x.is_scalar:  # dF = M dt: the derivative is M, shaped like F
-        return Result(name, "derivative", df, _subst_dvar(df, name, A.const(1)))
+        return Result(name, "derivative", df, _subst_dvar(df, name, A.const(1), simp))
     try:
-        J = simplify(vec_jacobian(A.fn("vec", df), x))
+        J = simp(vec_jacobian(A.fn("vec", df), x))
     except NoClosedForm as e:
         return Result(name, "vec-jacobian", df, None, note=f"no closed Kronecker form: {e}")
     kind = "jacobian" if f.shape[1].is_one and x.shape[1].is_one else "vec-jacobian"
     if layout == "denominator":
-        J = simplify(A.transpose(J))
+        J = simp(A.transpose(J))
     return Result(name, kind, df, J)

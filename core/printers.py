@@ -12,6 +12,7 @@ subexpressions) that are printed instead of the node.
 from __future__ import annotations
 
 import re
+import sys
 
 from matd.core.expr import Node
 from matd.core.primitives import (ATOM, POSTFIX, PRIMS, PROD, SUM, UNARY, Call, Infix, Leaf,
@@ -19,6 +20,8 @@ from matd.core.primitives import (ATOM, POSTFIX, PRIMS, PROD, SUM, UNARY, Call, 
 from matd.core.shapes import Dim
 
 _SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+if sys.getrecursionlimit() < 20000:  # printing recurses; deep DAGs are legitimate
+    sys.setrecursionlimit(20000)
 FORMATS = ("matd", "unicode", "latex")
 
 
@@ -243,9 +246,6 @@ def _negated(b: Node) -> Node | None:
 
 
 def _print(node: Node, fmt: str, names: dict | None = None) -> str:
-    import sys
-    if sys.getrecursionlimit() < 20000:  # printing recurses; deep DAGs are legitimate
-        sys.setrecursionlimit(20000)
     return _Printer(fmt, names).go(node, top=True)[0]
 
 

@@ -91,14 +91,14 @@ def riemannian(G: Node, Q: Node) -> Node:
 
 
 def gradients(f: Node, xs: list[Node], steps: list | None = None, names=None,
-              raw: bool = False) -> dict[str, Node]:
+              raw: bool = False, simplifier=None) -> dict[str, Node]:
     """∂f/∂X for each variable X in xs (f scalar), simplified and shape-checked."""
     assert f.is_scalar, "gradients need a scalar f"
     from matd.core.simplify import Simplifier
     df = differential(f, [x.params[0] for x in xs], steps, names)
     cots = transpose_linear(df, A.const(1))
     out = {}
-    s = Simplifier()
+    s = simplifier or Simplifier()
     for x in xs:
         G = cots.get(x.params[0])
         G = A.zeros(x.shape) if G is None else G

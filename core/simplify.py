@@ -11,7 +11,7 @@ shared subexpressions are simplified once and stay shared.
 from __future__ import annotations
 
 import matd.core.algebra as A
-from matd.core.expr import Node, walk
+from matd.core.expr import Node
 from matd.core.rules import BY_OP
 
 MAX_PASSES = 8
@@ -51,12 +51,20 @@ class Simplifier:
         self.fired = fired
 
     def __call__(self, root: Node) -> Node:
-        if root in self.memo:
-            return self.memo[root]
-        for n in walk(root):
-            if n not in self.memo:
-                self.memo[n] = self.node(rebuild(n, [self.memo[a] for a in n.args]))
-        return self.memo[root]
+        memo = self.memo
+        stack = [(root, False)]
+        while stack:  # children first; what is memoized already is not walked again
+            n, ready = stack.pop()
+            if n in memo:
+                continue
+            if not ready:
+                stack.append((n, True))
+                stack.extend((a, False) for a in n.args if a not in memo)
+                continue
+            r = self.node(rebuild(n, [memo[a] for a in n.args]))
+            memo[n] = r
+            memo.setdefault(r, r)   # canonical forms are fixed points
+        return memo[root]
 
     def node(self, n: Node, depth: int = 0) -> Node:
         """Apply rules at n (children already simple) until none fires."""
