@@ -1,10 +1,18 @@
-"""Cold start of `matd diff` on a one-line expression, output piped, against the floor
-`python -c "import click, lark"` (same venv interpreter), and which heavy modules load.
+"""Cold start of `matd diff` on a one-line expression, output piped, against the floor of
+matd's own dependencies, `python -c "import click, lark"`, both with the venv's interpreter
+(sys.executable -- run this script with the venv's python, not a shim).
 
-    python bench/diffstart.py       (goal: <= 2x the floor; no sympy, numpy or rich)
+Each command: one warm-up run (untimed), then the median wall time of RUNS runs, stdout and
+stderr captured (so piped: no colour, rich not needed).  Then, for each expression, the console
+script is run once under `python -X importtime` to list which of sympy, numpy, rich were
+imported and the largest imports; sympy must appear only for the program with a user function
+(its derivative is taken by sympy), numpy and rich never on this path.
+
+    python bench/diffstart.py [RUNS]     (goal: matd diff <= 2x the floor; no sympy/numpy/rich)
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,25 +20,84 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import MATD, PY, time_cmd  # noqa: E402
 
-EXPR = "X: m x d; w: d; y: m; sum(softplus(X w)) - y^T X w"
+HEAVY = ("sympy", "numpy", "rich")
+CASES = [  # (label, argv after `matd`, heavy modules allowed)
+    ("logistic loss, --wrt w",
+     ["diff", "X: m x d; w: d; y: m; sum(softplus(X w)) - y^T X w", "--wrt", "w"], ()),
+    ("tr(A^T X B), --wrt X",
+     ["diff", "A: m x n; X: m x p; B: p x n; tr(A^T X B)", "--wrt", "X"], ()),
+    ("logdet(X), --format json",
+     ["diff", "X: n x n; logdet(X)", "--format", "json"], ()),
+    ("user function (needs sympy)",
+     ["diff", "x: n; softplus2(t) = log(1 + exp(2 t)); sum(softplus2(x))", "--wrt", "x"],
+     ("sympy",)),
+]
 
 
-def main() -> None:
-    floor = time_cmd([PY, "-c", "import click, lark"])
-    diff = time_cmd([MATD, "diff", EXPR, "--wrt", "w"])
-    code = ("import sys, atexit\n"
-            "atexit.register(lambda: print('MODS', *[m for m in ('numpy', 'sympy', 'rich') "
-            "if m in sys.modules], file=sys.stderr))\n"
-            "from matd.cli.main import main\n"
-            f"main(['diff', {EXPR!r}, '--wrt', 'w'])\n")
-    p = subprocess.run([PY, "-c", code], capture_output=True, text=True)
-    mods = [ln for ln in p.stderr.splitlines() if ln.startswith("MODS")]
-    print(f'python -c "import click, lark"   {floor:7.1f} ms')
-    print(f"matd diff (piped)                {diff:7.1f} ms   {diff / floor:.2f}x the floor "
-          "(goal <= 2)")
-    print(f"heavy modules imported: {' '.join(mods[0].split()[1:]) if mods else '?'} "
-          "(none expected)")
+def imports(argv: list[str]) -> tuple[set[str], list[tuple[int, str]], int]:
+    """Top-level packages imported by `matd ARGV` (from -X importtime), the largest
+    top-level imports (cumulative µs, name), and the exit status."""
+    env = dict(os.environ)
+    env.pop("PYTHONIMPORTTIME", None)
+    p = subprocess.run([PY, "-X", "importtime", MATD, *argv], capture_output=True, text=True,
+                       env=env, check=False)
+    mods: set[str] = set()
+    top: list[tuple[int, str]] = []
+    for line in p.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        try:
+            _, cum, name = line.split("|", 2)
+            cum_us = int(cum.strip())
+        except ValueError:
+            continue          # the header line
+        mods.add(name.strip().split(".")[0])
+        if not name.startswith("  "):            # imported at top level, not as a dependency
+            top.append((cum_us, name.strip()))
+    return mods, sorted(top, reverse=True)[:6], p.returncode
+
+
+def main(argv: list[str]) -> None:
+    runs = int(argv[0]) if argv else 15
+    base = time_cmd([PY, "-c", "pass"], runs=runs)
+    floor = time_cmd([PY, "-c", "import click, lark"], runs=runs)
+    print(f"interpreter: {PY}   ({runs} runs each, median wall time, output piped)\n")
+    print(f"{'command':42} {'ms':>7} {'x floor':>8}  heavy modules imported")
+    print("-" * 90)
+    print(f"{'python -c pass':42} {base:7.1f} {base / floor:8.2f}")
+    floor_label = 'python -c "import click, lark"  (floor)'
+    print(f"{floor_label:42} {floor:7.1f} {1:8.2f}")
+    ratios, problems, tops = [], [], {}
+    for label, args, allowed in CASES:
+        t = time_cmd([MATD, *args], runs=runs)
+        mods, top, rc = imports(args)
+        heavy = [m for m in HEAVY if m in mods]
+        unexpected = [m for m in heavy if m not in allowed]
+        missing = [m for m in allowed if m not in mods]
+        if rc != 0:
+            problems.append(f"{label}: exit status {rc}")
+        if unexpected:
+            problems.append(f"{label}: imported {', '.join(unexpected)}")
+        if missing:
+            problems.append(f"{label}: expected {', '.join(missing)} (a user function)")
+        if not allowed:
+            ratios.append(t / floor)
+        tops[label] = top
+        print(f"{'matd ' + label:42} {t:7.1f} {t / floor:8.2f}  {' '.join(heavy) or 'none'}")
+    worst = max(ratios)
+    print(f"\nmatd diff / floor, one-line expressions without a user function: "
+          f"{min(ratios):.2f}x .. {worst:.2f}x   (goal <= 2)")
+    print(f"matd diff over the floor: {min(ratios) * floor - floor:.0f} .. "
+          f"{worst * floor - floor:.0f} ms; the floor itself is {floor - base:.0f} ms over "
+          "`python -c pass`")
+    print("heavy imports: " + ("; ".join(problems) if problems else
+                               "as expected (sympy only for the user function; numpy and "
+                               "rich never)"))
+    label = CASES[0][0]
+    print(f"\nlargest top-level imports of `matd {label}` (cumulative ms, -X importtime):")
+    for us, name in tops[label]:
+        print(f"  {us / 1000:6.1f}  {name}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
