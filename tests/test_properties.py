@@ -51,7 +51,8 @@ class Gen:
             choices += ["tr", "sum", "norm2", "quad", "logsumexp", "dot", "det", "softmaxdot",
                         "sumkron"]
         if r == c and r != 1:
-            choices += ["inv", "logdet_scale", "pinv", "diagdiag"]
+            choices += ["inv", "logdet_scale", "pinv", "diagdiag", "mpow", "adj", "lmax"]
+        choices += ["ufunc"]
         if c == 1 and r != 1:
             choices += ["diagvec", "vecof"]
         kind = self.draw(st.sampled_from(choices))
@@ -106,6 +107,15 @@ class Gen:
             return f"dot({self.expr((k, 1), d)}, softmax({self.expr((k, 1), d)}))"
         if kind == "pinv":
             return f"pinv(4 eye({r}) + tanh({self.expr(shape, d)}))"
+        if kind == "mpow":
+            return f"({self.expr(shape, d)})^2"
+        if kind == "adj":
+            return f"adj(4 eye({r}) + tanh({self.expr(shape, d)}))"
+        if kind == "lmax":  # a symmetric argument; its top eigenvalue is simple almost surely
+            e = self.expr(shape, d)
+            return f"(lambda_max({e} + ({e})^T) {self.expr(shape, d)})"
+        if kind == "ufunc":
+            return f"cube({self.expr(shape, d)})"
         if kind == "diagdiag":
             return f"diag(diag({self.expr(shape, d)}))"
         if kind == "diagvec":
@@ -134,7 +144,7 @@ class Gen:
                 decls.append(f"{name}: {r}")
             else:
                 decls.append(f"{name}: {r} x {c}")
-        return "; ".join(decls + [text])
+        return "; ".join(["cube(t) = t^3 / 3 + t"] + decls + [text])
 
 
 @st.composite
@@ -167,6 +177,8 @@ REF = {
     "dot": lambda n, a, b: np.array([[np.vdot(a, b)]]),
     "logdet": lambda n, a: np.array([[np.linalg.slogdet(a)[1]]]),
     "hdiv": lambda n, a, b: a / b, "sqrt": lambda n, a: np.sqrt(a),
+    "adj": lambda n, a: np.linalg.det(a) * np.linalg.inv(a),
+    "lambda_max": lambda n, a: np.array([[np.linalg.eigvalsh(a)[-1]]]),
     "det": lambda n, a: np.array([[np.linalg.det(a)]]), "pinv": lambda n, a: np.linalg.pinv(a),
     "softmax": lambda n, a: np.exp(a) / np.exp(a).sum(),
     "diag": lambda n, a: np.diag(a[:, 0]) if a.shape[1] == 1 else np.diag(a).reshape(-1, 1),
@@ -185,6 +197,11 @@ def ref_eval(node, env):
         return np.array([[float(node.params[0])]])
     if op == "eye":
         return np.eye(SIZES[node.shape[0].factors[0]])
+    if op == "ufunc":
+        a = ref_eval(node.args[0], env)
+        return a ** 3 / 3 + a
+    if op == "mpow":
+        return np.linalg.matrix_power(ref_eval(node.args[0], env), node.params[0])
     if op == "broadcast":
         a = ref_eval(node.args[0], env)
         return np.broadcast_to(a, (shape_of(node.shape[0]), shape_of(node.shape[1])))
