@@ -118,6 +118,10 @@ def _norm(name, sub):
 
 _SIGMOID_SRC = """def _sigmoid(x):
     return 0.5 + 0.5 * np.tanh(0.5 * x)"""
+_DIV_SRC = """def _div(x, s):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = x / s
+    return np.where((s == 0) & (x == 0), 0.0, q)"""
 _LSE_SRC = """def _logsumexp(x):
     m = np.max(x)
     return (m + np.log(np.sum(np.exp(x - m)))).reshape(1, 1)"""
@@ -206,6 +210,14 @@ def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, s
                 kernel=kernel, sample=sample or (f"X: m x n; sum({op}(X))", {}))
 
 
+def _div(xp, x, s):
+    """x / s with 0/0 = 0: the subgradient convention at the kink of a norm (x/‖x‖ at 0)."""
+    q = x / s
+    if bool(xp.any(s == 0)):
+        q = xp.where((s == 0) & (x == 0), xp.zeros_like(q), q)
+    return q
+
+
 def _sigmoid(xp, x):
     return 0.5 + 0.5 * xp.tanh(0.5 * x)  # = 1/(1 + e^-x), without overflow
 
@@ -281,11 +293,12 @@ _ROWS = [
          else A.fn("vec", n.args[1]),
          kernel=lambda xp, n, s, x: s * x, sample=("c: scalar; X: m x n; sum(c X)", {})),
     Prim("div", 2, r_div, Infix("/", "/", "/", PROD),
-         py="({0} / {1})", doc="quotient rule (A / c)",
+         py="_div({0}, {1})", py_helper=_DIV_SRC,
+         doc="quotient rule (A / c); 0/0 is 0 (so ∂‖x‖ = x/‖x‖ is 0 at x = 0)",
          d=lambda n, a, da: A.sub(A.div(da[0], a[1]), A.smul(A.div(da[1], a[1]), n)),
          adjoint=lambda n, i, G: A.div(G, n.args[1]),
          vjac=lambda n, i: A.div(A.eye(_size(n.shape)), n.args[1]),
-         kernel=lambda xp, n, x, s: x / s,
+         kernel=lambda xp, n, x, s: _div(xp, x, s),
          sample=("c: scalar; X: m x n; sum(X / c)", {"c": "pos"})),
     Prim("hadamard", 2, r_same2("Hadamard product"), Infix(".*", "∘", r"\odot", PROD),
          py="({0} * {1})", doc="product rule (A ∘ B)",

@@ -146,3 +146,11 @@ def test_numpy_format_runs():
     value, g = ns["matd_f"](A, x, b)
     assert np.isclose(value, 0.5 * np.sum((A @ x - b) ** 2))
     assert np.allclose(g, A.T @ (A @ x - b))
+
+
+def test_subgradients_at_kinks():
+    """relu, abs and norm at 0 take the subgradient 0 (man page, CONVENTIONS)."""
+    for src in ("x: n; norm(x)", "x: n; sum(relu(x))", "x: n; sum(abs(x))", "x: n; norm1(x)"):
+        rc, out, err = run("grad", src, "--wrt", "x", "--at", "x=[0,0,0]", "--format", "json")
+        assert rc == 0, (src, err)
+        assert json.loads(out)["derivative"]["x"] == [0.0, 0.0, 0.0], src
