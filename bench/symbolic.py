@@ -1,5 +1,5 @@
 """matd's symbolic differentiation against SymPy's matrix calculus (MatrixSymbol.diff), in one
-run, on the corpus (../shared/corpus/cases.json) cases SymPy can write down.
+run, on the textbook cases (tests/data/cases.json) SymPy can write down.
 
 What is timed (median over many repeats, after a warm-up):
   matd   parse_program(text) + derive(prog, [wrt], order) + to_matd(derivative)

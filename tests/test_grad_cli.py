@@ -110,11 +110,8 @@ def fd_second(f, X, h=1e-4):
 
 # --- the corpus -----------------------------------------------------------------------------
 def corpus_path() -> Path:
-    for cand in (Path(__file__).resolve().parents[2] / "shared/corpus/cases.json",
-                 Path("/work/shared/corpus/cases.json")):
-        if cand.exists():
-            return cand
-    raise FileNotFoundError("shared/corpus/cases.json beside the repository")
+    """The textbook cases: this project's own data file (sources cited in it)."""
+    return Path(__file__).resolve().parent / "data" / "cases.json"
 
 
 CASES = json.loads(corpus_path().read_text())["cases"]

@@ -17,12 +17,8 @@ from matd.grammar.parse import parse_program
 
 
 def corpus_path() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[2] / "shared/corpus/cases.json",
-                 Path("/work/shared/corpus/cases.json")):
-        if cand.exists():
-            return cand
-    raise FileNotFoundError("shared/corpus/cases.json beside the repository")
+    """The textbook cases: this project's own data file (sources cited in it)."""
+    return Path(__file__).resolve().parent / "data" / "cases.json"
 
 
 CASES = json.loads(corpus_path().read_text())["cases"]
