@@ -174,11 +174,50 @@ def render_steps(d, names) -> list:
     return [(ln, 0, 0) for ln in lines]
 
 
-def _program_text(node, names) -> str:
-    """A derivative as a matd program: definitions of shared parts, then the expression."""
-    from matd.core.printers import with_where
+def _program_text(node, names, prog, dvars: bool = False, declare: bool = False) -> str:
+    """A formula as a matd program of its own (DESIGN §3): definitions of shared parts, then
+    the expression; led by the declarations and user functions it needs (``dX: …`` too in a
+    differential) unless, read alone, it already means the same (``X^-T``); with ``declare``,
+    always (``--format matd``)."""
+    from matd.core.printers import declarations, with_where
     defs, text = with_where(node, names, "matd")
-    return "; ".join([f"{n} = {b}" for n, b in defs] + [text])
+    body = [f"{n} = {b}" for n, b in defs] + [text]
+    if not declare and not _names_a_dim(node) and _means_the_same("; ".join(body), prog,
+                                                                    dvars):
+        return "; ".join(body)
+    return "; ".join(declarations([node], prog, dvars) + body)
+
+
+def _means_the_same(text: str, prog, dvars: bool) -> bool:
+    """Whether ``text`` alone types every name as ``prog`` does (up to renaming its dims)."""
+    from matd.core.errors import MatdError
+    from matd.grammar.parse import parse_program
+    try:
+        alone = parse_program(text)
+    except MatdError:
+        return False
+    if alone.functions:
+        return False
+    rename: dict = {}
+    for name, v in alone.variables.items():
+        orig = prog.variables.get(name)
+        if orig is None and dvars and name.startswith("d"):
+            orig = prog.variables.get(name[1:])
+        if orig is None:
+            return False
+        for a, b in zip(v.shape, orig.shape):
+            if rename.setdefault(a, b) != b:
+                return False
+    return len(set(rename.values())) == len(rename)
+
+
+def _names_a_dim(node) -> bool:
+    """Whether the printed formula names a symbolic dim (ones(m), X / m, eye(n)): such a dim
+    is sized, when read back, only through declared variables."""
+    from matd.core.expr import walk
+    sized = ("dim", "ones", "zeros", "eye", "commutation", "unvec", "broadcast")
+    return any(n.op in sized and any(not d.is_const for d in n.shape)
+               or n.op == "dim" for n in walk(node))
 
 
 def render_json(prog, d, opts) -> str:
@@ -189,14 +228,14 @@ def render_json(prog, d, opts) -> str:
     for r in d.results:
         obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
                "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
-               "differential": _program_text(r.differential, names),
-               "derivative": _program_text(r.derivative, names)
+               "differential": _program_text(r.differential, names, prog, dvars=True),
+               "derivative": _program_text(r.derivative, names, prog)
                if r.derivative is not None else None,
                "kind": r.kind, "layout": d.layout}
         if r.gradient is not None:
-            obj["gradient"] = _program_text(r.gradient, names)
+            obj["gradient"] = _program_text(r.gradient, names, prog)
         if r.riemannian is not None:
-            obj["riemannian"] = _program_text(r.riemannian, names)
+            obj["riemannian"] = _program_text(r.riemannian, names, prog)
         if r.note:
             obj["note"] = r.note
         lines.append(json.dumps(obj, ensure_ascii=False))
@@ -204,19 +243,15 @@ def render_json(prog, d, opts) -> str:
 
 
 def render_matd(prog, d, opts) -> str:
-    from matd.core.expr import free_vars
-    from matd.core.printers import shape_decl
     names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
     blocks = []
     for r in d.results:
         node = r.derivative if _shown(d, r, opts) else r.differential
         what = LABELS[r.kind][0].format(x=r.wrt) if node is r.derivative else f"d f (in d{r.wrt})"
         lines = [f"# {what}: {_shape_text(node.shape)}"]
-        used = {v.params[0] for v in free_vars(node)}
-        for v in (v for name, v in prog.variables.items() if name in used):
-            attrs = "".join(" " + a for a in v.params[1])
-            lines.append(f"{v.params[0]}: {shape_decl(v.shape)}{attrs}")
-        lines.append(_program_text(node, names).replace("; ", "\n"))
+        lines.append(_program_text(node, names, prog, dvars=node is not r.derivative,
+                                   declare=True)
+                     .replace("; ", "\n"))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

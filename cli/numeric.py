@@ -12,6 +12,22 @@ from matd.cli.inputs import load_value, parse_at, parse_dims, write_atomic
 from matd.cli.sources import expression_source
 from matd.core.errors import MatdError
 
+MAX_SEED = 2 ** 64 - 1
+
+
+def memory_guarded(f):
+    """MemoryError anywhere in a numeric command is a clear exit 2, not an internal error."""
+    import functools
+
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except MemoryError:
+            raise MatdError("not enough memory for this request",
+                            hint="give smaller sizes (--dims) or smaller inputs") from None
+    return run
+
 
 @dataclass(frozen=True)
 class NumOptions:
@@ -58,6 +74,10 @@ def prepare(opts: NumOptions, wrt=()):
     from matd.core.backend import namespace
     from matd.core.numeric import bind, fill_random
     from matd.grammar.parse import parse_program
+    if opts.seed is not None and not 0 <= opts.seed <= MAX_SEED:
+        raise MatdError(f"--seed {opts.seed}: a seed is an integer from 0 to {MAX_SEED}",
+                        hint="e.g. --seed 1")
+    dims = parse_dims(opts.dims)
     xp, dtype = namespace(opts.device, opts.dtype)
     arrays, where = {}, {}
     for name, text in parse_at(opts.at):
@@ -72,7 +92,7 @@ def prepare(opts: NumOptions, wrt=()):
         prog = parse_program(source.text, source, given=given)
     if prog.result is None:
         raise MatdError("nothing to evaluate: the program has no expression")
-    b = bind(prog, arrays, parse_dims(opts.dims), where, xp, dtype)
+    b = bind(prog, arrays, dims, where, xp, dtype)
     if opts.random:
         fill_random(prog, b, np.random.default_rng(opts.seed))
     from matd.core.expr import free_vars
@@ -129,6 +149,7 @@ def show(label: str, arr) -> None:
                "or -) on given or random values.")
 @click.argument("expr")
 @numeric_options
+@memory_guarded
 def eval_(expr, at, random, seed, dims, out, device, dtype, fmt):
     from matd.core.numeric import value
     opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
@@ -159,6 +180,7 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt):
 @click.option("--hvp", default=None, metavar="V",
               help="With --order 2: the Hessian applied to V (X's shape), without the Hessian.")
 @numeric_options
+@memory_guarded
 def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out, device,
          dtype, fmt):
     import numpy as np
@@ -196,6 +218,12 @@ def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out
         name = next(iter(results))
         theirs, src = load_value(name, against)
         mine = results[name]
+        if np.asarray(theirs).dtype.kind not in "fiub":
+            raise MatdError(f"--against {against}: the array is not numeric "
+                            f"({np.asarray(theirs).dtype})")
+        if not np.all(np.isfinite(theirs)):
+            raise MatdError(f"--against {against}: the array contains NaN or Inf",
+                            hint="compare a gradient of finite numbers")
         if np.shape(theirs) != mine.shape:
             raise MatdError(f"--against {against}: shape {np.shape(theirs)} but the derivative "
                             f"by {name} has shape {mine.shape}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 
 from matd.core.errors import MatdError
@@ -36,21 +37,107 @@ def programs_in(name: str, text: str) -> list[Source]:
     return out
 
 
-def read_file(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
+MAX_TEXT_BYTES = 64 << 20      # a program (or a file of them) larger than this is refused
+_CHUNK = 1 << 20
+
+
+def read_stdin_bytes(limit: int, what: str = "standard input") -> bytes:
+    """All of standard input as bytes, refusing more than ``limit`` (read in chunks, so a
+    huge or endless stream is refused without reading it all)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError(f"cannot read {what}: there is no standard input")
+    chunks, total = [], 0
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as e:
-        msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise InputError(f"cannot read '{path}': {msg}") from None
+        while True:
+            chunk = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                from matd.core.backend import human_bytes
+                raise InputError(f"cannot read {what}: it is larger than {human_bytes(limit)}",
+                                 hint="give a smaller input, or a regular file")
+            chunks.append(chunk)
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror or e}") from None
+    return b"".join(chunks)
+
+
+def decode_text(data: bytes, what: str) -> str:
+    """Strict UTF-8 (a leading byte-order mark is dropped); ``what`` names the input.
+
+    >>> decode_text(b"tr(A)", "standard input")
+    'tr(A)'
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InputError(f"cannot read {what}: it is not UTF-8 text (byte 0x{data[e.start]:02x} "
+                         f"at offset {e.start}, line {line})",
+                         hint="matd reads UTF-8; convert the text first, e.g. with "
+                         "iconv -f latin1 -t utf-8") from None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str, what: str | None = None):
+    """(binary file object, size) of a regular file; devices, FIFOs and directories are
+    refused without blocking on them (an endless /dev/zero is never read)."""
+    what = what or f"'{path}'"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"cannot read {what}: it is {_kind(st.st_mode)}, not a regular "
+                             "file", hint="give a regular file, or - for standard input")
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str, limit: int, what: str | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes ('-': standard input)."""
+    if path == "-":
+        return read_stdin_bytes(limit)
+    what = what or f"'{path}'"
+    fh, n = open_regular(path, what)
+    with fh:
+        if n > limit:
+            from matd.core.backend import human_bytes
+            raise InputError(f"cannot read {what}: it is larger than {human_bytes(limit)}")
+        try:
+            data = fh.read(limit + 1)
+        except OSError as e:
+            raise InputError(f"cannot read {what}: {e.strerror or e}") from None
+    if len(data) > limit:
+        from matd.core.backend import human_bytes
+        raise InputError(f"cannot read {what}: it is larger than {human_bytes(limit)}")
+    return data
+
+
+def read_file(path: str) -> str:
+    """The text of a file, or of standard input for '-': strict UTF-8, size-limited."""
+    what = "standard input" if path == "-" else f"'{path}'"
+    return decode_text(read_bytes(path, MAX_TEXT_BYTES, what), what)
 
 
 def expression_source(arg: str) -> Source:
     """EXPR|FILE|-: standard input for '-', a file when one exists, else the text itself."""
     if arg == "-":
-        return Source(sys.stdin.read(), "<stdin>", is_file=True)
+        return Source(read_file("-"), "<stdin>", is_file=True)
     if os.path.isfile(arg) and not any(c in arg for c in ";\n"):
         return Source(read_file(arg), arg, is_file=True)
     return Source(arg, "<expr>")

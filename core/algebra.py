@@ -15,6 +15,8 @@ the front of products, transposes of symmetric things disappear.
 """
 from __future__ import annotations
 
+import math
+import weakref
 from numbers import Number
 
 from matd.core.expr import Node
@@ -48,6 +50,19 @@ def const(v) -> Node:
     if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
         v = int(v)
     return Node.make("const", (), (v,), SCALAR)
+
+
+def folded(f, *vals):
+    """f(*vals) for constant folding, or None where the result would not be a finite
+    number (c / 0, 0^-1, overflow): such constants stay unfolded in the IR, so that a
+    printed formula never holds inf or nan and evaluation reports the trouble."""
+    try:
+        v = f(*vals)
+    except (ZeroDivisionError, OverflowError, ValueError):
+        return None
+    if isinstance(v, complex) or isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def zeros(shape) -> Node:
@@ -92,9 +107,20 @@ def is_const(x: Node) -> bool:
     return x.op == "const"
 
 
+_SYM: "weakref.WeakKeyDictionary[Node, bool]" = weakref.WeakKeyDictionary()
+
+
 def is_sym(x: Node) -> bool:
     """Known symmetric: sym/spd variables, I, diag(v), scalars, inv/powers of
-    symmetric matrices, Aᵀ A-like palindromes, and sums and scalings of these."""
+    symmetric matrices, Aᵀ A-like palindromes, and sums and scalings of these.
+    Memoized per node (it recurses through ``transpose``, which asks it again)."""
+    got = _SYM.get(x)
+    if got is None:
+        got = _SYM[x] = _is_sym(x)
+    return got
+
+
+def _is_sym(x: Node) -> bool:
     if x.shape[0] != x.shape[1]:
         return False
     op = x.op
@@ -163,8 +189,9 @@ def add(*terms) -> Node:
             continue
         flat.extend(t.args if t.op == "add" else (t,))
     nums = [t for t in flat if t.op == "const"]
-    if len(nums) > 1:
-        flat = [t for t in flat if t.op != "const"] + [const(sum(t.params[0] for t in nums))]
+    total = folded(lambda: sum(t.params[0] for t in nums)) if len(nums) > 1 else None
+    if total is not None:
+        flat = [t for t in flat if t.op != "const"] + [const(total)]
         flat = [t for t in flat if not is_zero(t)]
     if not flat:
         return zeros(shape) if shape != SCALAR else const(0)
@@ -206,9 +233,11 @@ def smul(s: Node, x: Node) -> Node:
         return neg(smul(s, x.args[0]))
     if s.op == "neg":
         return neg(smul(s.args[0], x))
-    if s.op == "const" and x.op == "const":
+    if s.op == "const" and x.op == "const" and \
+            folded(lambda: s.params[0] * x.params[0]) is not None:
         return const(s.params[0] * x.params[0])
-    if s.op == "const" and x.op == "smul" and x.args[0].op == "const":
+    if s.op == "const" and x.op == "smul" and x.args[0].op == "const" and \
+            folded(lambda: s.params[0] * x.args[0].params[0]) is not None:
         return smul(const(s.params[0] * x.args[0].params[0]), x.args[1])
     if x.is_scalar and x.op == "const":
         s, x = x, s
@@ -269,6 +298,12 @@ def mul(a, b) -> Node:
 
 def hadamard(a, b) -> Node:
     a, b = lift(a, b if isinstance(b, Node) else None), lift(b, a if isinstance(a, Node) else None)
+    shape = b.shape if a.is_scalar else a.shape
+    out = _hadamard(a, b)
+    return out if out.shape == shape else broadcast(out, shape)
+
+
+def _hadamard(a: Node, b: Node) -> Node:
     if a.op == "broadcast" and a.args[0].is_scalar:
         a = a.args[0]
     if b.op == "broadcast" and b.args[0].is_scalar:
@@ -294,7 +329,7 @@ def div(a: Node, s) -> Node:
         return a
     if is_zero(a):
         return a
-    if s.op == "const":
+    if s.op == "const" and folded(lambda: 1 / s.params[0]) is not None:
         return smul(const(1 / s.params[0]), a)
     return make("div", a, s)
 
@@ -406,7 +441,7 @@ def mpow(x: Node, k: int) -> Node:
 
 
 def ufunc_derivative(n: Node) -> Node:
-    """f'(X) for a user function application f(X) (sympy differentiates the body)."""
+    """f'(X) for a user function application f(X) (matd's rules differentiate the body)."""
     from matd.core.userfunc import derivative_at
     return derivative_at(n.params[0], n.args[0])
 

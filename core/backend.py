@@ -36,3 +36,45 @@ def namespace(device: str = "cpu", dtype: str = "float64"):
     if dtype not in DTYPES:
         raise MatdError(f"unknown dtype {dtype!r}", hint="float64 or float32")
     return xp, getattr(xp, dtype)
+
+
+def memory_bytes() -> int:
+    """The host memory matd may use: physical memory, or the cgroup's limit when lower.
+
+    >>> memory_bytes() > 0
+    True
+    """
+    import os
+    total = 0
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < (total or int(text) + 1):
+            total = int(text)
+    return total or 8 << 30
+
+
+def allocation_limit() -> int:
+    """Bytes one request (its inputs, or any one array of a computation) may need: half the
+    memory, so that a request too large for the machine is refused before it allocates."""
+    return memory_bytes() // 2
+
+
+def human_bytes(n: int) -> str:
+    """A size for messages.
+
+    >>> human_bytes(3 << 30)
+    '3.0 GiB'
+    """
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover

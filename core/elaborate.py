@@ -245,7 +245,15 @@ class _Elab:
             raise MatdError(f"the body of {f.name} must be a scalar expression of its "
                             f"parameters, got {shape_str(body.shape)}", f.body.span,
                             "a user function is applied elementwise")
-        self.funcs[f.name] = (UserFunc(f.name, tuple(names), body), f.span)
+        uf = UserFunc(f.name, tuple(names), body)
+        if len(names) == 1:
+            from matd.core.userfunc import check_entrywise
+            try:
+                check_entrywise(uf)
+            except MatdError as e:
+                e.span = e.span or f.span
+                raise
+        self.funcs[f.name] = (uf, f.span)
 
     # -- expressions ---------------------------------------------------------------
     def expr(self, s: Syn) -> Node:
@@ -350,8 +358,14 @@ class _Elab:
 
     def call(self, s: Syn) -> Node:
         fn = s.value
-        if self.scope is None and fn in SPECIAL_FORMS:
-            return self.special(s)
+        if fn in SPECIAL_FORMS:
+            if self.scope is None:
+                return self.special(s)
+            # in a user function's body there are no sizes (x() = eye(), g(t) = unvec(t, 2)):
+            # the primitive table's leaf rows must not be reached as calls
+            raise MatdError(f"{fn}(...) cannot be used in a user function's body", s.span,
+                            "a user function's body is a scalar expression of its parameters: "
+                            "numbers, + - * / ^ and elementwise functions")
         if fn in self.funcs:
             uf = self.funcs[fn][0]
             if len(s.args) != len(uf.params):

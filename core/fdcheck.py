@@ -24,8 +24,15 @@ def central_jacobian(fun, X, h: float | None = None):
 
 
 def rel_error(a, b) -> float:
-    """max |a − b| / max(1, max |b|): relative to the size of the reference."""
+    """max |a − b| / max(1, max |b|): relative to the size of the reference; inf when
+    either holds NaN or Inf (a comparison with them never passes).
+
+    >>> rel_error([1.0, float("nan")], [1.0, 2.0])
+    inf
+    """
     import numpy as np
     a, b = np.asarray(a, float), np.asarray(b, float)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
     scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
     return float(np.max(np.abs(a - b), initial=0.0) / scale)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from matd.core.errors import MatdError
-from matd.core.plan import NumericError, Plan, size
+from matd.core.plan import NumericError, OutOfMemory, Plan, size
 
 
 @dataclass
@@ -59,8 +59,13 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
     sizes: dict[str, int] = {}
     origin: dict[str, str] = {}
     for k, v in (dims or {}).items():
+        if k not in prog.dims:
+            known = ", ".join(prog.dims)
+            raise MatdError(f"--dims {k}={v}: the program has no dimension '{k}'",
+                            hint=f"its dimensions: {known}" if known else
+                            "it has no symbolic dimensions")
         sizes[k], origin[k] = int(v), f"--dims {k}={v}"
-    env = {}
+    env, tol = {}, {}
     for name, arr in arrays.items():
         if name not in prog.variables:
             known = ", ".join(prog.variables) or "none"
@@ -77,6 +82,7 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
         var = prog.variables[name]
         if a.ndim == 1 and var.shape[0].is_one and not var.shape[1].is_one:
             a = a.reshape(1, -1)      # a 1-d array fills a declared row (1 x n)
+        eps = float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else float(np.finfo(float).eps)
         a = _two_d(a.astype(float))
         if not np.all(np.isfinite(a)):
             raise NumericError(f"--at {name}: the input contains NaN or Inf")
@@ -102,6 +108,7 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
                                 f"{name} is {decl}{why}",
                                 hint=f"{name} needs {want} {'rows' if axis == 0 else 'columns'}")
         env[name] = a
+        tol[name] = eps
     for name, a in env.items():
         var = prog.variables[name]
         want = (size(var.shape[0], sizes), size(var.shape[1], sizes))
@@ -112,26 +119,104 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
                             f"{tuple(np.shape(arrays[name]))} but {name} is "
                             f"{shape_decl(var.shape)} = {want[0]} x {want[1]} here",
                             hint="the sizes come from the other inputs and --dims")
+        check_promises(name, a, prog.variables[name].params[1],
+                       where.get(name, "the command line"), tol[name])
     return Binding(env, sizes, xp, dtype, origin)
+
+
+def check_promises(name: str, a, attrs, src: str = "the command line", eps: float = 2.2e-16):
+    """A given value keeps what its declaration promises (sym, spd, orth, diag), to rounding:
+    sym and spd symmetric within √eps of the largest entry, spd also Cholesky-factorable,
+    orth with QᵀQ = I (or QQᵀ = I when wide) within √eps·n, diag zero off the diagonal.
+
+    >>> import numpy as np
+    >>> check_promises("S", np.array([[1.0, 2.0], [2.0, 1.0]]), ("spd",))
+    Traceback (most recent call last):
+    ...
+    matd.core.errors.MatdError: --at S: S is declared spd but is not positive definite (the array from the command line)
+    """
+    import numpy as np
+    promised = [t for t in ("spd", "sym", "orth", "diag") if t in attrs]
+    if not promised:
+        return
+    m, n = a.shape
+    scale = float(np.max(np.abs(a), initial=0.0))
+    tol = np.sqrt(eps) * max(scale, np.finfo(float).tiny)
+    where = f"(the array from {src})"
+
+    def fail(what, hint):
+        raise MatdError(f"--at {name}: {name} is declared {attr} but {what} {where}", hint=hint)
+
+    for attr in promised:
+        if attr in ("spd", "sym"):
+            if m != n:
+                fail(f"is not square ({m} x {n})", "a symmetric matrix is square")
+            asym = float(np.max(np.abs(a - a.T), initial=0.0))
+            if asym > tol:
+                fail(f"is not symmetric (|{name} - {name}ᵀ| reaches {asym:.3g})",
+                     f"give a symmetric matrix, e.g. ({name} + {name}ᵀ)/2, or drop '{attr}'")
+        if attr == "spd":
+            try:
+                np.linalg.cholesky((a + a.T) / 2)
+            except np.linalg.LinAlgError:
+                fail("is not positive definite",
+                     "its Cholesky factorization fails; give a positive definite matrix, "
+                     "or drop 'spd'")
+        if attr == "orth":
+            k = min(m, n)
+            g = a.T @ a if m >= n else a @ a.T
+            dev = float(np.max(np.abs(g - np.eye(k)), initial=0.0))
+            if dev > np.sqrt(eps) * max(k, 1) * 10:
+                q = f"{name}ᵀ {name}" if m >= n else f"{name} {name}ᵀ"
+                fail(f"is not orthogonal (|{q} - I| reaches {dev:.3g})",
+                     "give orthonormal columns (e.g. the Q of a QR), or drop 'orth'")
+        if attr == "diag":
+            off = a - np.diag(np.diag(a)) if m == n else a
+            dev = float(np.max(np.abs(off), initial=0.0))
+            if m != n or dev > tol:
+                fail(f"is not diagonal (an entry off the diagonal reaches {dev:.3g})",
+                     "give a diagonal matrix, or drop 'diag'")
 
 
 def fill_random(prog, b: Binding, rng, default: int = 3) -> Binding:
     """Random values (respecting attributes) for variables without one."""
-    from matd.core.randomize import draw, kind_of_var
+    from matd.core.randomize import draw, kind_of_var, need_bytes
     for name in prog.dims:
         b.sizes.setdefault(name, default)
-    for name, var in prog.variables.items():
-        if name not in b.env:
-            shape = (size(var.shape[0], b.sizes), size(var.shape[1], b.sizes))
-            b.env[name] = draw(kind_of_var(var), shape, rng)
+    todo = {name: (size(var.shape[0], b.sizes), size(var.shape[1], b.sizes))
+            for name, var in prog.variables.items() if name not in b.env}
+    given = sum(int(a.nbytes) for a in b.env.values())
+    need = given + sum(need_bytes(kind_of_var(prog.variables[n]), s) for n, s in todo.items())
+    _refuse_above_memory(need, "--random: the inputs", todo)
+    for name, shape in todo.items():
+        try:
+            b.env[name] = draw(kind_of_var(prog.variables[name]), shape, rng)
+        except MemoryError:
+            raise OutOfMemory(f"--random: not enough memory to draw {name} "
+                              f"({shape[0]} x {shape[1]})",
+                              hint="give smaller sizes with --dims") from None
     return b
+
+
+def _refuse_above_memory(need: int, what: str, shapes: dict) -> None:
+    from matd.core.backend import allocation_limit, human_bytes
+    limit = allocation_limit()
+    if need > limit:
+        big = max(shapes, key=lambda k: shapes[k][0] * shapes[k][1]) if shapes else None
+        which = f" ({big} is {shapes[big][0]} x {shapes[big][1]})" if big else ""
+        raise OutOfMemory(f"{what} would need {human_bytes(need)}{which}, more than matd "
+                          f"allows on this machine ({human_bytes(limit)}, half its memory)",
+                          hint="give smaller sizes with --dims")
 
 
 def _device(b: Binding, plan_env: dict):
     xp = b.xp
     if xp is None:
         return plan_env
-    return {k: xp.asarray(v, dtype=b.dtype or xp.float64) for k, v in plan_env.items()}
+    import warnings
+    with warnings.catch_warnings():   # a value beyond float32 is reported by the plan, by name
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: xp.asarray(v, dtype=b.dtype or xp.float64) for k, v in plan_env.items()}
 
 
 def to_numpy(x):
@@ -152,7 +237,28 @@ def run(nodes, prog, b: Binding, denv: dict | None = None):
     plan = Plan(list(nodes), b.sizes, frozenset(spd))
     env = _device(b, b.env)
     d = _device(b, denv or {})
-    return [to_numpy(v) for v in plan.run(env, b.xp, d, b.dtype)]
+    try:
+        return [to_numpy(v) for v in plan.run(env, b.xp, d, b.dtype)]
+    except NumericError as e:
+        raise _located(e, prog)
+
+
+def _located(e: NumericError, prog) -> NumericError:
+    """Point a numeric error at the subexpression it blames, when the program wrote it, and
+    name a constant as written (``the constant inf`` becomes ``the constant 1e999``)."""
+    node, what = getattr(e, "node", None), getattr(e, "what", None)
+    spans = getattr(prog, "spans", {}).get(node) if node is not None else None
+    source = getattr(prog, "source", None)
+    if not spans or e.span is not None or source is None:
+        return e
+    e.span = spans[0]
+    if getattr(e, "source", None) is None:
+        e.source = source
+    written = source.text[e.span.start:e.span.end]
+    if node.op == "const" and what and written and what in e.message:
+        e.message = e.message.replace(what, written, 1)
+        e.args = (e.message,)
+    return e
 
 
 def _vars(node):
@@ -188,12 +294,17 @@ def derivative_array(prog, b: Binding, r, f):
     if r.kind in ("hessian", "vec-hessian"):
         f2, fu = x2, xu
     if r.derivative is None:   # no closed form: exact directional derivatives, column by column
+        lin = r.differential
+        if r.kind in ("hessian", "vec-hessian"):   # of the gradient, not the quadratic form d²f
+            from matd.core.differentiate import differential
+            from matd.core.simplify import simplify
+            lin = simplify(differential(r.gradient, [r.wrt]))
         cols = []
         for k in range(x2[0] * x2[1]):
             E = np.zeros(x2[0] * x2[1])
             E[k] = 1.0
             dX = E.reshape(x2[1], x2[0]).T
-            cols.append(run([r.differential], prog, b, {r.wrt: dX})[0].T.reshape(-1))
+            cols.append(run([lin], prog, b, {r.wrt: dX})[0].T.reshape(-1))
         J = np.stack(cols, axis=1)
         return unvec(J, f2, fu, x2, xu)
     D = run([r.derivative], prog, b)[0]
@@ -217,6 +328,9 @@ def hvp(prog, b: Binding, r, V):
     x2, xu = _xshape(prog, b, r.wrt)
     given = np.asarray(V, dtype=float)
     V = _two_d(given)
+    if not np.all(np.isfinite(V)):
+        raise NumericError("--hvp: the direction contains NaN or Inf",
+                           hint="give a direction of finite numbers")
     if V.shape != x2:
         raise MatdError(f"--hvp: the direction has shape {given.shape}, but {r.wrt} has "
                         f"shape {tuple(xu)}")
@@ -243,6 +357,10 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
         return to_numpy(plan.run(_device(b64, env), b.xp, None, None, check=False)[0])
 
     J = central_jacobian(fun, base[r.wrt], h)     # target2d + x2d
+    if not np.all(np.isfinite(J)):
+        raise NumericError(f"the finite differences by {r.wrt} are not finite (NaN or Inf): "
+                           f"the function is not defined, or overflows, near this {r.wrt}",
+                           hint="check at another point, or rescale the inputs")
     t2 = J.shape[:2]
     tu = user_shape(t2, target.shape)
     out = J.reshape(tuple(tu) + tuple(xu))

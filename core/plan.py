@@ -38,6 +38,26 @@ class NumericError(MatdError):
     """Numerical trouble while evaluating (exit 2)."""
 
 
+class OutOfMemory(MatdError):
+    """A request whose arrays do not fit in memory (exit 2; not numerical trouble)."""
+
+
+def _memory_error(st: "Step", e: Exception | None = None) -> OutOfMemory:
+    from matd.core.backend import human_bytes
+    r, c = st.shape
+    return OutOfMemory(f"not enough memory to evaluate {_what(st)}: it is a {r} x {c} array "
+                       f"({human_bytes(8 * r * c)} in float64)",
+                       hint="give smaller sizes (--dims) or smaller inputs")
+
+
+def _too_big(e: Exception) -> bool:
+    """numpy's ways of saying an array cannot be had (besides MemoryError)."""
+    msg = str(e)
+    return isinstance(e, ValueError) and ("array is too big" in msg or
+                                          "Maximum allowed dimension" in msg or
+                                          "maximum supported dimension" in msg)
+
+
 def size(d, sizes: dict) -> int:
     out = d.coef
     for f in d.factors:
@@ -99,8 +119,9 @@ class Plan:
             s = self.chain(n)
         elif op == "logdet" and n.args[0].op == "var" and n.args[0].params[0] in self.spd:
             s = self.emit("cholesky_logdet", n, (self.compile(n.args[0]),), (1, 1))
-        elif op == "ufunc":
-            s = self.emit("ufunc", n, (self.compile(n.args[0]),), self.shape(n))
+        elif op == "ufunc":   # the body, entrywise in the argument (matd.core.userfunc)
+            from matd.core.userfunc import entrywise
+            s = self.compile(entrywise(n.params[0], n.args[0]))
         elif op == "add" and any(a.op == "neg" for a in n.args):  # A - B, no -B formed
             signs = tuple(-1 if a.op == "neg" else 1 for a in n.args)
             args = [self.compile(a.args[0] if a.op == "neg" else a) for a in n.args]
@@ -238,7 +259,21 @@ class Plan:
             self._last = last
         return self._last
 
+    def _check_memory(self, dtype):
+        """Refuse, before allocating anything, a plan with an array larger than the limit."""
+        if getattr(self, "_memory_ok", None) == str(dtype):
+            return
+        from matd.core.backend import allocation_limit
+        limit = allocation_limit()
+        item = 4 if "32" in str(dtype) else 8
+        for st in self.steps:
+            if st.kind not in ("input",) and st.label not in _VIEWS and \
+                    st.shape[0] * st.shape[1] * item > limit:
+                raise _memory_error(st)
+        self._memory_ok = str(dtype)
+
     def _run(self, env, xp, denv, dtype, check):
+        self._check_memory(dtype)
         vals: list = [None] * len(self.steps)
         finite = [True] * len(self.steps)   # checked before buffers are reused in place
         last = self._lifetimes()
@@ -248,16 +283,21 @@ class Plan:
                 v = self._fused(st, i, vals, last) if inplace else None
                 if v is None:
                     v = self._step(st, vals, env, denv or {}, xp, dtype)
-            except NumericError:
-                raise
             except MatdError:
                 raise
+            except MemoryError as e:   # also CuPy's OutOfMemoryError
+                raise _memory_error(st, e) from None
             except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
-                raise NumericError(_trouble(st, e), hint=_hint(st)) from None
+                if _too_big(e):
+                    raise _memory_error(st, e) from None
+                raise _at(NumericError(_trouble(st, e), hint=_hint(st)), st) from None
             if check:  # blame the first step that turns finite inputs into NaN/Inf
                 fin = _finite(xp, v)
-                if not fin and st.args and all(finite[a] for a in st.args):
-                    raise NumericError(f"{_what(st)} is not finite (NaN or Inf)", hint=_hint(st))
+                if not fin and not st.args:   # a leaf: a constant, an input, a direction
+                    raise _at(_leaf_trouble(st, dtype), st)
+                if not fin and all(finite[a] for a in st.args):
+                    raise _at(NumericError(f"{_what(st)} is not finite (NaN or Inf)",
+                                           hint=_hint(st)), st)
                 finite[i] = fin
             vals[i] = v
             for j in set(st.args):  # a temporary no later step reads is freed
@@ -365,11 +405,6 @@ class Plan:
                 raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
                                    "positive definite (Cholesky failed in logdet)")
             return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
-        if kind == "ufunc":
-            uf = n.params[0]
-            inner = Plan([uf.body], {})
-            v = inner.run({uf.params[0]: a[0]}, xp, dtype=dtype, check=False)[0]
-            return xp.broadcast_to(v, st.shape) if tuple(v.shape) != st.shape else v
         raise AssertionError(kind)  # pragma: no cover
 
     def _fused_combine(self, st: Step, i: int, vals, last, np):
@@ -397,7 +432,7 @@ class Plan:
         return [st.kind for st in self.steps]
 
 
-_VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "ufunc", "rsolve"))
+_VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "rsolve"))
 _UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh",
            "sqrt": "sqrt", "abs": "abs", "neg": "negative", "add": "add",
            "hadamard": "multiply", "hdiv": "divide"}
@@ -463,6 +498,31 @@ def _what(st: Step) -> str:
         return "a matrix product"
     text = to_matd(st.node)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _at(e: NumericError, st: Step) -> NumericError:
+    """Remember what the error blames (the node and how it was written in the message), so
+    that the caller, who has the program, can point at it in the source."""
+    e.node, e.what = st.node, (_what(st) if st.node is not None else None)
+    return e
+
+
+def _leaf_trouble(st: Step, dtype) -> NumericError:
+    """NaN/Inf in a leaf: a constant of the formula, or an input beyond the dtype's range."""
+    import numpy as np
+    try:
+        name, big = str(np.dtype(dtype)), f"{float(np.finfo(dtype).max):.2g}"
+    except TypeError:
+        name, big = "the floating-point type", "its largest number"
+    if st.kind == "input":
+        which, var = st.extra
+        what = f"the direction d{var}" if which == "dvar" else f"the value of {var}"
+        return NumericError(f"{what} is not finite (NaN or Inf) in {name}",
+                            hint=f"{name} holds magnitudes up to about {big}; rescale the input"
+                            + (", or use --dtype float64" if name != "float64" else ""))
+    return NumericError(f"the constant {_what(st)} is not finite (NaN or Inf) in {name}",
+                        hint=f"{name} holds magnitudes up to about {big}; a number in the "
+                        "formula (or one folded from its constants) is beyond that")
 
 
 def _trouble(st: Step, e: Exception) -> str:

@@ -181,6 +181,30 @@ def _adjoint_from_vjac(n, i, G):
     return A.unvec(A.matmul(A.transpose(PRIMS[n.op].vjac(n, i)), A.fn("vec", G)), y.shape[0])
 
 
+MAX_POWER_TERMS = 64   # the differential of X^k has k terms; matd writes them out up to this
+
+
+def _mpow_d(n, a, da):
+    """d Xᵏ = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ (k terms, so k is bounded: a clear error above the bound)."""
+    k = n.params[0]
+    if k > MAX_POWER_TERMS:
+        from matd.core.errors import MatdError
+        raise MatdError(f"the differential of a matrix power X^{k} has {k} terms; matd "
+                        f"differentiates matrix powers up to X^{MAX_POWER_TERMS}",
+                        hint="for a symmetric or diagonalizable X, write the power through its "
+                        "eigendecomposition or as a product of named powers (Y = X^8; Y^8)")
+    return A.add(*(A.matmul(A.mpow(a[0], i), da[0], A.mpow(a[0], k - 1 - i)) for i in range(k)))
+
+
+def _diag_vjac(n, i):
+    """vec(diag(dv)) = S dv and diag(dX) = Sᵀ vec(dX), S = (I ⊗ 1) ∘ (1 ⊗ I), whose column j
+    is eⱼ ⊗ eⱼ (the n²×n selection of the diagonal; Magnus & Neudecker, Ch. 3)."""
+    k = n.shape[0] if n.args[0].shape[1].is_one else n.args[0].shape[0]
+    I, one = A.eye(k), A.ones((k, ONE))
+    S = A.hadamard(A.kron(I, one), A.kron(one, I))
+    return S if n.args[0].shape[1].is_one else A.transpose(S)
+
+
 def _broadcast_adjoint(n, i, G):
     x = n.args[0]
     m, k = n.shape
@@ -331,9 +355,7 @@ _ROWS = [
          sample=("X, B: n x n; tr(B inv(X))", {"X": "wellcond"})),
     Prim("mpow", 1, r_mpow, Postfix("^", "^", "^"),
          py="np.linalg.matrix_power({0}, {k})", doc="matrix power: Σ Xⁱ dX Xᵏ⁻¹⁻ⁱ",
-         d=lambda n, a, da: A.add(*(A.matmul(A.mpow(a[0], i), da[0],
-                                             A.mpow(a[0], n.params[0] - 1 - i))
-                                    for i in range(n.params[0]))),
+         d=lambda n, a, da: _mpow_d(n, a, da),
          kernel=lambda xp, n, a: xp.linalg.matrix_power(a, n.params[0]),
          sample=("X, B: n x n; tr(B X^3)", {})),
     Prim("epow", 2, r_epow, Infix(".^", "^", "^", POSTFIX),
@@ -364,8 +386,7 @@ _ROWS = [
          linear=True,
          py="_diag({0})", py_helper=_DIAG_SRC,
          doc="vector -> diagonal matrix; square matrix -> its diagonal",
-         adjoint=lambda n, i, G: A.fn("diag", G),
-         vjac=_no_form("the vec-Jacobian of diag"),
+         adjoint=lambda n, i, G: A.fn("diag", G), vjac=_diag_vjac,
          kernel=lambda xp, n, a: xp.eye(a.shape[0], dtype=a.dtype) * xp.reshape(a, (1, -1))
          if a.shape[1] == 1 and a.shape[0] > 1 else xp.reshape(xp.linalg.diagonal(a), (-1, 1)),
          sample=("X: n x n; x: n; sum(exp(diag(X))) + sum(exp(diag(x)))", {})),

@@ -111,7 +111,7 @@ class _Printer:
                 return f"{sym}_{{{','.join(str(x) for x in dims)}}}", ATOM
             return f"{op}({', '.join(str(x) for x in dims)})", ATOM
         if op == "broadcast":
-            return self.go(node.args[0])
+            return self.go(_explicit_broadcast(node))
         if op == "unvec":
             inner, m = self.go(node.args[0])[0], _dim_text(node.params[0])
             if fmt == "latex":
@@ -136,7 +136,7 @@ class _Printer:
             base = self.base(node.args[0].args[0])
             return base + {"matd": "^-T", "unicode": "⁻ᵀ", "latex": r"^{-\top}"}[fmt], POSTFIX
         if op == "mpow":
-            base = self.base(node.args[0])
+            base = self.power_base(node.args[0])
             k = node.params[0]
             return base + {"matd": f"^{k}", "unicode": str(k).translate(_SUP),
                            "latex": f"^{{{k}}}"}[fmt], POSTFIX
@@ -152,7 +152,9 @@ class _Printer:
         if isinstance(spec, Prefix):
             x = node.args[0]
             if x.op in ("matmul", "smul") and x not in self.names:
-                return spec.text + self.go(x)[0], UNARY  # -(A B) prints -A B: same value
+                # -(A B) prints -A B (the same value), which binds as a product does:
+                # A ∘ (-B C) keeps its parentheses
+                return spec.text + self.go(x)[0], PROD
             return spec.text + self.wrap(x, UNARY), UNARY
         if isinstance(spec, Postfix):
             text = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[fmt]
@@ -176,6 +178,14 @@ class _Printer:
             return "{" + text + "}"
         return text
 
+    def power_base(self, node: Node) -> str:
+        """The base of a power: in unicode one that ends in a superscript digit is
+        parenthesized ((X²)³, since X²³ reads as X to the 23rd)."""
+        text = self.base(node)
+        if self.fmt == "unicode" and text[-1:] in "⁰¹²³⁴⁵⁶⁷⁸⁹":
+            return f"({text})"
+        return text
+
     def infix(self, node: Node, spec: Infix) -> tuple[str, int]:
         sym = {"matd": spec.text, "unicode": spec.uni, "latex": spec.latex}[self.fmt]
         juxt = sym in (" ", r"\,")
@@ -185,11 +195,20 @@ class _Printer:
         if node.op == "matmul" and any(a.is_scalar for a in args) and self.fmt == "matd":
             sym, juxt = "@", False  # a 1×1 operand: juxtaposition would read as a scaling
         tight = node.op == "kron"  # A B ⊗ C reads badly: (A B) ⊗ C
-        parts = [self.wrap(args[0], POSTFIX if tight else spec.prec)]
+        bare = node.op in ("hadamard", "hdiv") and _implicit_broadcasts(args)
+        parts = [self.operand(args[0], POSTFIX if tight else spec.prec, bare)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
         for b in args[1:]:
-            parts.append(self.wrap(b, POSTFIX if juxt or tight else spec.prec + 1))
+            parts.append(self.operand(b, POSTFIX if juxt or tight else spec.prec + 1, bare))
         return (sym if juxt else f" {sym} ").join(parts), spec.prec
+
+    def operand(self, node: Node, need: int, bare: bool) -> str:
+        """An operand of an elementwise operator or a sum.  Where the parser broadcasts
+        (``X + c``, ``X .* r``), a broadcast prints as what it repeats; elsewhere it is
+        written out (``c ones(m, n)``), so that the text means what matd computed."""
+        if bare and node.op == "broadcast" and node not in self.names:
+            node = node.args[0]
+        return self.wrap(node, need)
 
     def add(self, node: Node) -> tuple[str, int]:
         minus = {"matd": "-", "unicode": "−", "latex": "-"}[self.fmt]
@@ -198,13 +217,15 @@ class _Printer:
         if negs[0] and not all(negs):  # lead with a positive term: a − b, not −b + a
             k = negs.index(False)
             terms.insert(0, terms.pop(k))
-        out = self.wrap(terms[0], SUM)
+        bare = _implicit_broadcasts([_negated(t) or t if t not in self.names else t
+                                     for t in terms])
+        out = self.operand(terms[0], SUM, bare)
         for b in terms[1:]:
             neg = _negated(b) if b not in self.names else None
             if neg is not None:
-                out += f" {minus} {self.wrap(neg, PROD)}"
+                out += f" {minus} {self.operand(neg, PROD, bare)}"
             else:
-                out += f" + {self.wrap(b, PROD)}"
+                out += f" + {self.operand(b, PROD, bare)}"
         return out, SUM
 
     def power(self, node: Node) -> tuple[str, int]:
@@ -218,7 +239,7 @@ class _Printer:
             e, simple = self.go(ex)[0], True
         else:
             e, simple = self.go(ex)[0], False
-        b = self.base(base)
+        b = self.power_base(base)
         if fmt == "latex":
             return (f"{b}^{{{e}}}" if scalar else rf"{b}^{{\circ {e}}}"), POSTFIX
         if fmt == "unicode" and simple and re.fullmatch(r"-?[0-9]+", e):
@@ -230,10 +251,34 @@ class _Printer:
         return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
 
 
+def _implicit_broadcasts(operands) -> bool:
+    """Whether the parser re-creates the broadcasts among these operands of a sum or an
+    elementwise product: some operand has the full shape already."""
+    return any(a.op != "broadcast" for a in operands)
+
+
+def _explicit_broadcast(node: Node) -> Node:
+    """A broadcast as the product that computes it: c ones(m, n), ones(m) r, x ones(1, n)."""
+    x = node.args[0]
+    m, n = node.shape
+    if x.is_scalar:
+        ones = Node.make("ones", (), (), node.shape)
+        if x.op == "const" and x.params[0] == 1:
+            return ones
+        return Node.make("smul", (x, ones), (), node.shape)
+    if x.shape[0].is_one:      # a row repeated over m rows
+        return Node.make("matmul", (Node.make("ones", (), (), (m, x.shape[0])), x), (),
+                         node.shape)
+    return Node.make("matmul", (x, Node.make("ones", (), (), (x.shape[1], n))), (), node.shape)
+
+
 def _negated(b: Node) -> Node | None:
     """x when b is -x (a negation, a negative number, or a negative multiple)."""
     if b.op == "neg":
         return b.args[0]
+    if b.op == "broadcast":
+        x = _negated(b.args[0])
+        return Node.make("broadcast", (x,), (), b.shape) if x is not None else None
     if b.op == "const" and b.params[0] < 0:
         return Node.make("const", (), (-b.params[0],), b.shape)
     if b.op == "smul" and b.args[0].op == "const" and b.args[0].params[0] < 0:
@@ -298,6 +343,66 @@ def program_to_matd(prog) -> str:
         elif st.kind == "expr":
             lines.append(to_matd(st.node, names))
     return "\n".join(lines)
+
+
+def _dim_symbols(d: Dim) -> set:
+    return {f for f in d.factors if isinstance(f, str)}
+
+
+def declarations(roots, prog, dvars: bool = False) -> list[str]:
+    """The statements that make ``roots`` a program on their own (DESIGN §3: every dim and
+    user function a printed formula uses is declared in it): declarations of the variables
+    they use (and of ``dX`` for each differential, with ``dvars``), of a variable for each
+    dim used as a size or a scalar that those do not declare, and the user functions.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> p = parse_program("A: m x k; X: n x n; sum(X) / m")
+    >>> declarations([p.result], p)
+    ['A: m x k', 'X: n x n']
+    """
+    from matd.core.expr import walk
+    used: dict[str, Node] = {}
+    diffs: dict[str, Node] = {}
+    need: set = set()
+    funcs: dict[str, object] = {}
+
+    def visit(root):
+        for n in walk(root):
+            if n.op == "var":
+                used.setdefault(n.params[0], n)
+            elif n.op == "dvar":
+                diffs.setdefault(n.params[0], n)
+            elif n.op == "dim":
+                need.update(_dim_symbols(n.params[0]))
+            elif n.op in ("ones", "zeros", "eye", "commutation", "unvec", "broadcast"):
+                for d in n.shape + tuple(p for p in n.params if isinstance(p, Dim)):
+                    need.update(_dim_symbols(d))
+            elif n.op == "ufunc":
+                uf = n.params[0]
+                if uf.name not in funcs:
+                    visit(uf.body)       # functions it calls come first
+                    funcs[uf.name] = uf
+
+    for r in roots:
+        visit(r)
+    for name in diffs:                   # the variable of a differential is declared too
+        if name in prog.variables:
+            used.setdefault(name, prog.variables[name])
+    covered = set().union(*(_dim_symbols(d) for v in used.values() for d in v.shape))
+    for name, v in prog.variables.items():   # a declaration for each dim left over
+        dims = _dim_symbols(v.shape[0]) | _dim_symbols(v.shape[1])
+        if name not in used and dims & (need - covered):
+            used[name] = v
+            covered |= dims
+    lines = []
+    for name, v in prog.variables.items():   # in program order
+        if name in used:
+            attrs = "".join(" " + a for a in v.params[1])
+            lines.append(f"{name}: {shape_decl(v.shape)}{attrs}")
+    if dvars:
+        lines += [f"d{name}: {shape_decl(n.shape)}" for name, n in diffs.items()]
+    lines += [f"{f.name}({', '.join(f.params)}) = {to_matd(f.body)}" for f in funcs.values()]
+    return lines
 
 
 def _tree_sizes(roots) -> dict:

@@ -57,17 +57,9 @@ class _Emitter:
             self.helpers["_commutation"] = _COMMUTATION_SRC
             m, k = (_dim_expr(d, self.dimvars) for d in n.params)
             return f"_commutation({m}, {k})"
-        if op == "ufunc":
-            uf = n.params[0]
-            fname = f"_user_{uf.name}"
-            if fname not in self.helpers:
-                body = _Emitter({})
-                text = body.expr(uf.body)
-                self.helpers.update(body.helpers)
-                self.helpers[fname] = (f"def {fname}({uf.params[0]}):\n"
-                                       + "".join(f"    {ln}\n" for ln in body.lines)
-                                       + f"    return {text}")
-            return f"{fname}({self.expr(n.args[0])})"
+        if op == "ufunc":   # the body, entrywise in the argument (matd.core.userfunc)
+            from matd.core.userfunc import entrywise
+            return self.expr(entrywise(n.params[0], n.args[0]))
         prim = PRIMS[op]
         if prim.py_helper:
             name = prim.py_helper.split("(")[0].split()[-1]
@@ -101,6 +93,13 @@ def numpy_function(fname: str, variables: dict, outputs: list[tuple[str, Node]],
     used = {v.params[0] for _, node in outputs for v in walk(node) if v.op == "var"}
     params = [n for n in variables if n in used]
     dims = _dim_sources({n: variables[n] for n in params})
+    # a dim no argument's shape gives on its own (v: 2*n, or only in ones(m)) is a
+    # keyword argument of the function
+    named = {f for _, node in outputs for n in walk(node)
+             for d in n.shape + tuple(x for x in n.params if hasattr(x, "factors"))
+             for f in getattr(d, "factors", ()) if isinstance(f, str)}
+    extra = sorted(named - set(dims))
+    dims.update({d: f"int({d})" for d in extra})
     dimvars = {d: f"{d}_" for d in dims}
     em = _Emitter(dimvars)
     counts: dict[Node, int] = {}
@@ -128,7 +127,7 @@ def numpy_function(fname: str, variables: dict, outputs: list[tuple[str, Node]],
             rets.append(f"({text})[:, 0]")
         else:
             rets.append(f"np.asarray({text})")
-    head = [f"def {fname}({', '.join(params)}):"]
+    head = [f"def {fname}({', '.join(params + (['*'] + extra if extra else []))}):"]
     if doc:
         head.append(f'    """{doc}"""')
     ret = rets[0] if len(rets) == 1 else "(" + ", ".join(rets) + ")"

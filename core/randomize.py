@@ -46,6 +46,20 @@ def draw(kind: str, shape: tuple[int, int], rng):
     raise ValueError(f"unknown input kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+def need_bytes(kind: str, shape: tuple[int, int]) -> int:
+    """Bytes ``draw`` needs at its peak for one array (float64): the draw itself and the
+    temporaries of its kind (a product, a QR), so that a request is refused before it
+    allocates.
+
+    >>> need_bytes("gauss", (10, 10)), need_bytes("spd", (10, 10))
+    (800, 3200)
+    """
+    m, n = shape
+    factor = {"gauss": 1, "pos": 1, "unit": 1, "diag": 1, "sym": 3, "spd": 4, "wellcond": 3,
+              "posdet": 3, "nonzero": 3, "orth": 4}.get(kind, 4)
+    return 8 * m * n * factor
+
+
 def kind_of_var(var) -> str:
     attrs = var.params[1]
     for a in ("spd", "orth", "diag", "sym"):

@@ -35,7 +35,9 @@ def _monomial(s: Node, coef: float, exps: dict, k: int = 1):
     """Accumulate scalar s^k into (coef, exps)."""
     op = s.op
     if op == "const":
-        return coef * s.params[0] ** k, exps
+        c = A.folded(lambda: coef * s.params[0] ** k)
+        if c is not None:
+            return c, exps
     if op == "neg":
         return _monomial(s.args[0], -coef if k % 2 else coef, exps, k)
     if op in ("smul", "matmul") and all(a.is_scalar for a in s.args):
@@ -123,7 +125,8 @@ def collect_like_terms(n: Node) -> Node | None:
         if rest.op == "const":
             c, rest = c * rest.params[0], A.const(1)
         coefs[rest] = coefs.get(rest, 0) + c
-    if len(coefs) == len(n.args) and all(c == 1 for c in coefs.values()):
+    if len(coefs) == len(n.args) and all(c == 1 for c in coefs.values()) or \
+            any(A.folded(float, c) is None for c in coefs.values()):   # no inf coefficients
         return None
     terms = []
     for rest, c in coefs.items():

@@ -1,8 +1,12 @@
-"""User elementwise functions: their derivative, by sympy (imported only here).
+"""User elementwise functions: a scalar body applied entrywise, and its derivative.
 
 ``softplus2(t) = log(1 + exp(2 t))`` is a scalar body; applied to a matrix it
-acts entrywise.  Its derivative is sympy's derivative of the body, turned back
-into IR entrywise in the argument.
+acts entrywise.  ``entrywise(uf, X)`` is that meaning as IR of built-in
+primitives (every scalar operation becomes its entrywise counterpart), which is
+what matd evaluates; ``derivative_at(uf, X)`` is f'(X) entrywise, found by
+matd's own rules: the differential of the body (the same algorithm and table as
+every other expression, so every body matd can write has a derivative), with
+dt = 1, applied entrywise.
 
 >>> from matd.grammar.parse import parse_program
 >>> from matd.core.printers import to_matd
@@ -16,108 +20,115 @@ from __future__ import annotations
 from functools import lru_cache
 
 import matd.core.algebra as A
-from matd.core.expr import Node
+from matd.core.errors import MatdError
+from matd.core.expr import Node, walk
 
-_FUNCS = ("exp", "log", "sin", "cos", "tanh", "sqrt")
+# operations of a scalar argument that are already entrywise
+_SAME = frozenset(("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "relu", "sqrt",
+                   "abs", "step", "sign"))
+# functions of a matrix that, of a 1×1 argument, are the argument itself
+_IDENTITY = frozenset(("transpose", "tr", "sum", "diag", "vec", "det", "lambda_max",
+                       "lambda_min", "logsumexp"))
+# ... or its absolute value
+_ABS = frozenset(("norm", "norm1", "specnorm", "nuclear"))
 
 
-def _to_sympy(node: Node, env: dict):
-    import sympy as sp
-    op, a = node.op, node.args
-    if op == "var":
-        return env[node.params[0]]
-    if op == "const":
-        v = node.params[0]
-        return sp.Integer(v) if isinstance(v, int) else sp.Float(v)
-    args = [_to_sympy(x, env) for x in a]
+class NotEntrywise(MatdError):
+    """A user function's body uses something with no entrywise meaning."""
+
+
+def _lift(n: Node, args: list[Node], shape, uf) -> Node:
+    """One node of a scalar body, entrywise over ``shape`` (args already lifted)."""
+    op = n.op
+
+    def full(x: Node) -> Node:
+        return x if not x.is_scalar else A.broadcast(x, shape)
+
     if op == "add":
-        return sp.Add(*args)
+        return A.add(*(full(a) for a in args))
     if op == "neg":
-        return -args[0]
-    if op in ("smul", "matmul", "hadamard"):
-        return sp.Mul(*args)
+        return A.neg(args[0])
+    if op in ("smul", "matmul", "hadamard", "kron", "dot"):
+        out = args[0]
+        for b in args[1:]:
+            out = A.hadamard(out, b)
+        return out
     if op in ("div", "hdiv"):
-        return args[0] / args[1]
+        return A.div(args[0], args[1]) if args[1].is_scalar else A.hdiv(full(args[0]), args[1])
     if op == "epow":
-        return args[0] ** args[1]
-    if op in ("broadcast", "transpose", "tr", "sum", "diag"):
+        if not args[1].is_scalar:   # b^e with e varying: exp(e log b), for b > 0
+            return A.fn("exp", A.hadamard(args[1], A.fn("log", args[0])))
+        return A.epow(args[0], args[1])
+    if op == "mpow":
+        return A.epow(args[0], A.const(n.params[0]))
+    if op == "inv":
+        return A.epow(args[0], A.const(-1))
+    if op in _SAME:
+        return A.fn(op, args[0])
+    if op in _IDENTITY:
         return args[0]
-    if op in _FUNCS:
-        return getattr(sp, op)(args[0])
-    if op == "abs":
-        return sp.Abs(args[0])
-    if op == "sigmoid":
-        return 1 / (1 + sp.exp(-args[0]))
-    if op == "softplus":
-        return sp.log(1 + sp.exp(args[0]))
-    if op == "relu":
-        return sp.Max(0, args[0])
-    if op == "step":
-        return sp.Heaviside(args[0], 0)
-    if op == "sign":
-        return sp.sign(args[0])
+    if op in _ABS:
+        return A.fn("abs", args[0])
+    if op == "logdet":
+        return A.fn("log", A.fn("abs", args[0]))
+    if op in ("adj", "softmax"):   # of a 1×1 argument: 1
+        return A.broadcast(A.const(1), shape)
     if op == "ufunc":
-        uf = node.params[0]
-        return _to_sympy(uf.body, {uf.params[0]: args[0]})
-    raise ValueError(f"{op} cannot appear in a user function's body")
+        return Node.make("ufunc", (full(args[0]),), n.params, shape)
+    raise NotEntrywise(f"{uf.name}: {op} has no entrywise meaning in a user function's body",
+                       hint="a user function's body is a scalar expression of its parameter "
+                       "built from numbers, + - * / ^ and elementwise functions")
 
 
-def _from_sympy(e, x: Node) -> Node:
-    """A sympy expression in the symbol ``t`` as IR applied entrywise to ``x``."""
-
-    def num(v):
-        v = int(v) if v.is_Integer else float(v)
-        return A.lift(v, x)
-
-    def go(e):
-        if e.is_Symbol:
-            return x
-        if e.is_Number:
-            return num(e)
-        args = [go(a) for a in e.args]
-        if e.is_Add:
-            return A.add(*args)
-        if e.is_Mul:
-            tops = [a for a in e.args if not (a.is_Pow and a.args[1].is_Number and a.args[1] < 0)]
-            den = [a.args[0] ** -a.args[1] for a in e.args if a not in tops]
-            out = None
-            for a in tops:
-                out = go(a) if out is None else A.hadamard(out, go(a))
-            if out is None:
-                out = A.lift(1, x)
-            for a in den:
-                out = A.hdiv(out, go(a))
-            return out
-        if e.is_Pow:
-            base, ex = e.args
-            if ex.is_Number:
-                return A.epow(go(base), A.const(int(ex) if ex.is_Integer else float(ex)))
-            return A.epow(go(base), go(ex))
-        name = type(e).__name__
-        if name in ("exp", "log", "sin", "cos", "tanh"):
-            return A.fn(name, args[0])
-        if name == "Abs":
-            return A.fn("abs", args[0])
-        if name == "sign":
-            return A.fn("sign", args[0])
-        if name == "Heaviside":
-            return A.fn("step", args[0])
-        if name == "Max" and any(a == 0 for a in e.args):
-            return A.fn("relu", go([a for a in e.args if a != 0][0]))
-        raise ValueError(f"cannot express {e} in matd")
-
-    return go(e)
+def entrywise(uf, x: Node, body: Node | None = None) -> Node:
+    """``body`` (default: the function's body), a scalar expression of the parameter,
+    with the parameter replaced by ``x`` and every operation entrywise."""
+    body = uf.body if body is None else body
+    param = uf.params[0]
+    memo: dict[Node, Node] = {}
+    depends: set[Node] = set()
+    for n in walk(body):
+        if n.op == "var" and n.params[0] == param:
+            memo[n] = x
+            depends.add(n)
+        elif not any(a in depends for a in n.args):
+            memo[n] = n           # a constant part of the body stays as it is
+        else:
+            depends.add(n)
+            memo[n] = _lift(n, [memo[a] for a in n.args], x.shape, uf)
+    out = memo[body]
+    return out if not out.is_scalar or x.is_scalar else A.broadcast(out, x.shape)
 
 
 @lru_cache(maxsize=None)
-def _derivative_expr(uf):
-    import sympy as sp
-    t = sp.Symbol("t", real=True)
-    body = _to_sympy(uf.body, {uf.params[0]: t})
-    return sp.simplify(sp.diff(body, t)), t
+def scalar_derivative(uf) -> Node:
+    """f'(t) as a scalar expression of the parameter: the body's differential at dt = 1."""
+    from matd.core.differentiate import differential
+    from matd.core.primitives import NotDifferentiable
+    from matd.core.simplify import rebuild, simplify
+    param = uf.params[0]
+    try:
+        d = differential(uf.body, {param})
+    except NotDifferentiable as e:
+        raise MatdError(f"{uf.name}: {e}") from None
+    memo: dict[Node, Node] = {}
+    for n in walk(d):
+        if n.op == "dvar" and n.params[0] == param:
+            memo[n] = A.const(1)
+        else:
+            memo[n] = rebuild(n, [memo[a] for a in n.args]) if n.args else n
+    return simplify(memo[d])
+
+
+def check_entrywise(uf) -> None:
+    """Raise ``NotEntrywise`` (a user error) when the body or its derivative has no
+    entrywise meaning; called when the function is defined."""
+    from matd.core.shapes import Dim
+    probe = A.var("_t", (Dim.sym("_m"), Dim.sym("_n")))
+    entrywise(uf, probe)
+    entrywise(uf, probe, scalar_derivative(uf))
 
 
 def derivative_at(uf, x: Node) -> Node:
     """f'(x) entrywise, for the user function ``uf`` applied to ``x``."""
-    expr, t = _derivative_expr(uf)
-    return _from_sympy(expr.subs(t, t), x)
+    return entrywise(uf, x, scalar_derivative(uf))

@@ -36,8 +36,21 @@ def _tspan(tok) -> Span:
     return Span(tok.start_pos, tok.end_pos)
 
 
-def _number(text: str):
-    return int(text) if text.isdigit() else float(text)
+_SUPER_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+
+def _number(tok) -> "int | float":
+    """A number token's value: an int where it is exact, else a float; never inf."""
+    text = str(tok)
+    if text.isdigit():
+        v = int(text)
+        if v < 2 ** 53:
+            return v
+    v = float(text)
+    if v == float("inf"):
+        raise MatdSyntaxError(f"the number {text} is too large", _tspan(tok),
+                              "numbers must fit a 64-bit float (at most about 1.8e308)")
+    return v
 
 
 def _transformer():
@@ -146,19 +159,21 @@ def _transformer():
             return self._op(meta, "power", a, e)
 
         def power_sup(self, meta, a, tok):
-            k = "²³⁴⁵⁶⁷⁸⁹".index(str(tok)) + 2
+            k = int(str(tok).translate(_SUPER_DIGITS))
+            if k == -1:  # X⁻¹: the inverse, as X^-1
+                return self._op(meta, "inverse", a)
             return self._op(meta, "power", a, Syn("num", (), k, _tspan(tok)))
 
         def epower(self, meta, a, e):
             return self._op(meta, "epower", a, e)
 
         def exp_int(self, meta, tok):
-            return Syn("num", (), _number(str(tok)), _tspan(tok))
+            return Syn("num", (), _number(tok), _tspan(tok))
 
         exp_num = exp_int
 
         def exp_neg(self, meta, tok):
-            return Syn("num", (), -_number(str(tok)), _span(meta))
+            return Syn("num", (), -_number(tok), _span(meta))
 
         def exp_expr(self, meta, e):
             return e
@@ -167,7 +182,7 @@ def _transformer():
             return Syn("name", (), str(tok), _tspan(tok))
 
         def number(self, meta, tok):
-            return Syn("num", (), _number(str(tok)), _tspan(tok))
+            return Syn("num", (), _number(tok), _tspan(tok))
 
         def name(self, meta, tok):
             return Syn("name", (), str(tok), _tspan(tok))

@@ -131,7 +131,7 @@ def test_strict_lowerings_are_really_used():
         spd = frozenset(k for k, v in prog.variables.items() if "spd" in v.params[1])
         kinds |= set(Plan([prog.result], {**SIZES, "n": 9}, spd).kinds())
     assert {"solve", "rsolve", "rowscale", "colscale", "kron_apply", "cholesky_logdet",
-            "combine", "ufunc"} <= kinds, kinds
+            "combine"} <= kinds, kinds
 
 
 def test_strict_hessians():

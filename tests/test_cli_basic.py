@@ -36,7 +36,8 @@ def test_json_contract():
     assert {k: obj[k] for k in ("expression", "wrt", "order", "shape", "differential",
                                 "derivative")} == {
         "expression": "logdet(X)", "wrt": "X", "order": 1, "shape": ["n", "n"],
-        "differential": "tr(X^-1 dX)", "derivative": "X^-T"}
+        # read alone, `X^-1 dX` would scale by a scalar dX (the naming rule): declared
+        "differential": "X: n x n; dX: n x n; tr(X^-1 dX)", "derivative": "X^-T"}
 
 
 def test_derivative_evaluates_back(tmp_path):

@@ -261,8 +261,9 @@ def test_grad_shapes_hessians_and_hvp(tmp_path):
     for src, wrt, extra, shape in cases:
         out = tmp_path / "g.npy"
         args = [a for w in wrt for a in ("--wrt", w)]
+        dims = ",".join(f"{d}={v}" for d, v in (("m", 2), ("n", 3)) if f" {d}" in src)
         rc, _, err = run("grad", src, *args, *extra, "--random", "--seed", "4", "--dims",
-                         "m=2,n=3", "--out", str(out), "--check")
+                         dims, "--out", str(out), "--check")   # --dims: the program's dims only
         assert rc == 0, (src, err)
         assert np.load(out).shape == shape, src
     A = np.array([[2.0, 1, 0], [0, 3, 1], [1, 0, 1]])
