@@ -344,8 +344,11 @@ def run_numpy(src: str, fname: str, env2: dict, variables: dict):
     ns: dict = {}
     exec(compile(src, "<matd numpy>", "exec"), ns)
     fn = ns[fname]
-    params = list(inspect.signature(fn).parameters)
-    args = {p: user(env2[p], variables[p]) for p in params}
+    sig = inspect.signature(fn).parameters
+    args = {p: user(env2[p], variables[p]) for p, v in sig.items()
+            if v.kind is not inspect.Parameter.KEYWORD_ONLY}
+    # dims that no argument's shape carries are keyword arguments (sizes)
+    args.update({p: SIZES[p] for p, v in sig.items() if v.kind is inspect.Parameter.KEYWORD_ONLY})
     return fn(**args)
 
 
