@@ -130,7 +130,9 @@ def render_text(prog, d, opts, color: bool) -> str:
             seen.add(name)
             out.append((f"{' ' * width}   where {name} = {body}", 0, 0))
     if any(a in prog.variables[r.wrt].params[1] for r in d.results for a in ("sym", "spd")):
-        out.append(("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2)", 0, 0))
+        out.append(("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2"
+                    + ("; Hessians act on symmetric directions: P H P, P = (I + K)/2)"
+                       if d.order == 2 else ")"), 0, 0))
     return out
 
 

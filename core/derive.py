@@ -64,6 +64,23 @@ def quadratic_form(dG: Node, x: Node, simp=None) -> Node:
     return (simp or simplify)(A.inner(A.dvar(x), dG))
 
 
+def within_structure(H: Node, x: Node) -> Node:
+    """The vec-Hessian of f restricted to x's structure, as a symmetric operator on vec:
+    P H P with P = (I + K)/2, the projection onto symmetric directions, for sym/spd x (its
+    quadratic form on symmetric dX is d²f); D H D with D = diag(vec I) for diag x."""
+    attrs = x.params[1]
+    n = x.shape[0]
+    if x.shape[1].is_one or x.shape[0] != x.shape[1]:
+        return H
+    if "sym" in attrs or "spd" in attrs:
+        P = A.smul(A.const(0.5), A.add(A.eye(n * n), A.commutation(n, n)))
+        return A.matmul(P, H, P)
+    if "diag" in attrs:
+        D = A.fn("diag", A.fn("vec", A.eye(n)))
+        return A.matmul(D, H, D)
+    return H
+
+
 def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "numerator",
            steps: bool = False) -> Derivation:
     """Differentiate the program's result by ``wrt`` (default: every free variable)."""
@@ -130,13 +147,14 @@ def _scalar(f, xs, order, log, names, simp):
             continue
         dG = simp(differential(G, [name]))
         try:
-            H = simp(vec_jacobian(A.fn("vec", dG), x))
+            H = simp(within_structure(vec_jacobian(A.fn("vec", dG), x), x))
         except NoClosedForm as e:
             H, note = None, f"no closed Kronecker form: {e}"
         else:
             note = ""
         kind = "hessian" if x.shape[1].is_one else "vec-hessian"
-        out.append(Result(name, kind, quadratic_form(dG, x, simp), H, gradient=simp(G),
+        shown = structured(G, x)
+        out.append(Result(name, kind, quadratic_form(dG, x, simp), H, gradient=simp(shown),
                           note=note))
     return out
 

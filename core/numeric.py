@@ -370,4 +370,11 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
             out = np.diag(np.diag(out))
         elif "sym" in attrs or "spd" in attrs:
             out = (out + out.T) / 2
+    if r.kind == "vec-hessian" and len(xu) == 2:   # along directions within the structure
+        if "diag" in attrs:
+            keep = np.eye(xu[0], dtype=bool)
+            out = out * keep[:, :, None, None] * keep[None, None, :, :]
+        elif "sym" in attrs or "spd" in attrs:   # P H P, P = (I + K)/2
+            out = (out + out.transpose(1, 0, 2, 3)) / 2
+            out = (out + out.transpose(0, 1, 3, 2)) / 2
     return out

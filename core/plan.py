@@ -512,7 +512,7 @@ def _leaf_trouble(st: Step, dtype) -> NumericError:
     import numpy as np
     try:
         name, big = str(np.dtype(dtype)), f"{float(np.finfo(dtype).max):.2g}"
-    except TypeError:
+    except Exception:  # noqa: BLE001 - a namespace's own dtype object (array_api_strict)
         name, big = "the floating-point type", "its largest number"
     if st.kind == "input":
         which, var = st.extra

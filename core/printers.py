@@ -98,11 +98,11 @@ class _Printer:
         if op == "dim":
             d = node.params[0]
             return (str(d) if fmt != "latex" else _latex_name(str(d))), ATOM
-        if op == "eye":
+        if op == "eye":   # sized: I ⊗ Mᵀ or vec(I) would not say which I (bare in sums)
             n = _dim_text(node.shape[0])
             if fmt == "matd":
                 return (f"eye({n})" if n else "I"), ATOM
-            return "I", ATOM
+            return _sized_eye(node.shape[0], fmt), ATOM
         if op in ("ones", "zeros"):
             r, c = node.shape
             dims = [_dim_text(r)] + ([] if c.is_one and op == "ones" else [_dim_text(c)])
@@ -195,19 +195,27 @@ class _Printer:
         if node.op == "matmul" and any(a.is_scalar for a in args) and self.fmt == "matd":
             sym, juxt = "@", False  # a 1×1 operand: juxtaposition would read as a scaling
         tight = node.op == "kron"  # A B ⊗ C reads badly: (A B) ⊗ C
-        bare = node.op in ("hadamard", "hdiv") and _implicit_broadcasts(args)
+        bare = _implicit_sizes(args) if node.op in ("hadamard", "hdiv") else (False, False)
         parts = [self.operand(args[0], POSTFIX if tight else spec.prec, bare)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
         for b in args[1:]:
             parts.append(self.operand(b, POSTFIX if juxt or tight else spec.prec + 1, bare))
         return (sym if juxt else f" {sym} ").join(parts), spec.prec
 
-    def operand(self, node: Node, need: int, bare: bool) -> str:
+    def operand(self, node: Node, need: int, bare: tuple) -> str:
         """An operand of an elementwise operator or a sum.  Where the parser broadcasts
         (``X + c``, ``X .* r``), a broadcast prints as what it repeats; elsewhere it is
-        written out (``c ones(m, n)``), so that the text means what matd computed."""
-        if bare and node.op == "broadcast" and node not in self.names:
+        written out (``c ones(m, n)``), so that the text means what matd computed.  Beside
+        an operand of known size, an identity is a plain ``I`` (``4 I + S``)."""
+        broadcasts, eyes = bare
+        if broadcasts and node.op == "broadcast" and node not in self.names:
             node = node.args[0]
+        if eyes and self.fmt != "matd" and node not in self.names:
+            if node.op == "eye":
+                return "I"
+            if node.op == "smul" and node.args[1].op == "eye" and node.args[1] not in self.names:
+                sep = r"\," if self.fmt == "latex" else " "
+                return self.wrap(node.args[0], PROD) + sep + "I"
         return self.wrap(node, need)
 
     def add(self, node: Node) -> tuple[str, int]:
@@ -217,8 +225,8 @@ class _Printer:
         if negs[0] and not all(negs):  # lead with a positive term: a − b, not −b + a
             k = negs.index(False)
             terms.insert(0, terms.pop(k))
-        bare = _implicit_broadcasts([_negated(t) or t if t not in self.names else t
-                                     for t in terms])
+        bare = _implicit_sizes([_negated(t) or t if t not in self.names else t
+                                for t in terms])
         out = self.operand(terms[0], SUM, bare)
         for b in terms[1:]:
             neg = _negated(b) if b not in self.names else None
@@ -251,10 +259,29 @@ class _Printer:
         return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
 
 
-def _implicit_broadcasts(operands) -> bool:
-    """Whether the parser re-creates the broadcasts among these operands of a sum or an
-    elementwise product: some operand has the full shape already."""
-    return any(a.op != "broadcast" for a in operands)
+def _implicit_sizes(operands) -> tuple[bool, bool]:
+    """What the other operands of a sum or an elementwise product make implicit: the
+    broadcasts (the parser re-creates them where some operand has the full shape), and the
+    size of an identity (where some operand is not one)."""
+    def eyeish(a):
+        return a.op == "eye" or a.op == "smul" and a.args[1].op == "eye"
+    return any(a.op != "broadcast" for a in operands), any(not eyeish(a) for a in operands)
+
+
+_SUB = dict(zip("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ"))
+
+
+def _sized_eye(d: Dim, fmt: str) -> str:
+    """The n×n identity with its size: Iₙ, Iₘₙ, I₃ (unicode), \\mathrm{I}_{n} (LaTeX);
+    I_(dim1·n) where a name has no unicode subscript letters."""
+    parts = ([str(d.coef)] if d.coef != 1 or not d.factors else []) + \
+        [str(f) for f in d.factors]
+    if fmt == "latex":
+        return r"\mathrm{I}_{" + r" \cdot ".join(_latex_name(p) for p in parts) + "}"
+    if all(len(p) == 1 or p.isdigit() for p in parts) and all(ch in _SUB for p in parts
+                                                              for ch in p):
+        return "I" + "".join(_SUB[ch] for p in parts for ch in p)
+    return "I_(" + "·".join(parts) + ")"
 
 
 def _explicit_broadcast(node: Node) -> Node:

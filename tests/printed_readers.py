@@ -253,6 +253,7 @@ class _Parser:
 _UNI_TOKEN = re.compile(r"""
   (?P<ws>\s+)
 | (?P<num>[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+(?:[eE][-+]?[0-9]+)?)
+| (?P<eye>I(?:[₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ]+|_\([^)]*\)))
 | (?P<name>λmax|λmin|u₁|v₁|[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*)
 | (?P<esup>∘[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)
 | (?P<invT>⁻ᵀ)
@@ -277,6 +278,17 @@ _BINOP = {".*": ".*", "∘": ".*", "./": "./", "⊘": "./", "⊗": "kron", "/": 
           "@": "@"}
 
 
+_UNSUB = dict(zip("₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789aehijklmnoprstuvx"))
+
+
+def _eye_size(sub: str) -> str:
+    """The size of a printed identity: ₘₙ -> m*n, ₂ₙ -> 2*n, _(dim1·n) -> dim1*n."""
+    if sub.startswith("_("):
+        return sub[2:-1].replace("·", "*")
+    plain = "".join(_UNSUB[c] for c in sub)
+    return "*".join(re.findall(r"[0-9]+|[a-z]", plain))
+
+
 def _uni_tokens(text: str):
     toks = []
     pos = 0
@@ -290,6 +302,8 @@ def _uni_tokens(text: str):
             continue
         if kind == "num":
             toks.append(("num", val))
+        elif kind == "eye":
+            toks.append(("name", f"eye({_eye_size(val[1:])})"))
         elif kind == "name":
             call = pos < len(text) and text[pos] == "("
             if call:
@@ -364,6 +378,7 @@ def _latex_dims(sub: str) -> list:
 
 _LATEX_FUNCS = {r"\exp": "exp", r"\log": "log", r"\sin": "sin", r"\cos": "cos",
                 r"\tanh": "tanh", r"\sigma": "sigmoid", r"\det": "det"}
+_LEYE = re.compile(r"\\mathrm\{I\}_\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _LNAME = re.compile(r"(\\mathrm\{(?P<long>[A-Za-z\\_]+)\}|(?P<short>[A-Za-z]))(_\{(?P<sub>[0-9]+)\})?")
 _LNUM = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:\\cdot 10\^\{(?P<ex>-?[0-9]+)\})?")
 
@@ -477,6 +492,10 @@ def _latex_tokens(text: str):
             if m.group("ex"):
                 num += "e" + m.group("ex")
             toks.append(("num", num))
+            pos = m.end()
+        elif (m := _LEYE.match(text, pos)):
+            size = re.sub(r"\\mathrm\{([^}]*)\}", r"\1", m.group(1))
+            toks.append(("name", "eye(" + size.replace(r"\cdot", "*").replace(" ", "") + ")"))
             pos = m.end()
         elif (m := _LNAME.match(text, pos)) and (c.isalpha() or at(r"\mathrm")):
             base = (m.group("long") or m.group("short")).replace(r"\_", "_")

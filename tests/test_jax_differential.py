@@ -85,8 +85,15 @@ def jax_reference(prog, f, r, env, order):
     fn = jax_function(f, [r.wrt], SIZES, fixed)
     X = np.asarray(env[r.wrt])
     if order == 2:
-        H = np.asarray(jax.hessian(lambda X: fn(X)[0, 0])(X))
-        return H.reshape(tuple(xu) + tuple(xu))
+        H = np.asarray(jax.hessian(lambda X: fn(X)[0, 0])(X)).reshape(tuple(xu) + tuple(xu))
+        attrs = x.params[1]
+        if len(xu) == 2 and "diag" in attrs:      # D H D: diagonal directions only
+            keep = np.eye(xu[0], dtype=bool)
+            H = H * keep[:, :, None, None] * keep[None, None, :, :]
+        elif len(xu) == 2 and ("sym" in attrs or "spd" in attrs):   # P H P, P = (I + K)/2
+            H = (H + H.transpose(1, 0, 2, 3)) / 2
+            H = (H + H.transpose(0, 1, 3, 2)) / 2
+        return H
     if f.is_scalar:
         G = np.asarray(jax.grad(lambda X: fn(X)[0, 0])(X))
         attrs = x.params[1]

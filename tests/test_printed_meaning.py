@@ -220,3 +220,46 @@ def test_a_high_matrix_power_is_a_clear_error_to_differentiate_and_fine_to_evalu
     got = value("eval", "X: 2 x 2; tr(X^1000001)", "--at", "X=[[1,0],[0,-1]]")
     assert got == pytest.approx(0.0)
     assert math.isfinite(float(got))
+
+
+# --- printers that read back: sized identities; Hessians within a structure -----------------
+def test_identities_carry_their_size_where_nothing_else_gives_it():
+    sys.path.insert(0, str(Path(__file__).parent))
+    from printed_readers import latex_to_matd, read_text_output, unicode_to_matd
+    rc, out, err = matd("diff", "M: m x n; norm(M)^4", "--wrt", "M", "--order", "2")
+    rows, _ = read_text_output(out)
+    text = rows["∂²f/∂vec M²"][0]
+    assert "vec(Iₙ)ᵀ (Iₙ ⊗ Mᵀ)" in text
+    assert "eye(n)" in unicode_to_matd(text)
+    rc, out, err = matd("diff", "M: m x n; norm(M)^4", "--wrt", "M", "--order", "2",
+                        "--format", "latex")
+    assert r"\mathrm{I}_{n}" in out and "eye(n)" in latex_to_matd(r"\mathrm{I}_{n}")
+    rc, out, err = matd("diff", "S: n x n; logdet(4 eye(n) + S)", "--wrt", "S")
+    assert "(4 I + S)⁻ᵀ" in out            # beside S, a plain I
+
+
+@pytest.mark.parametrize("attr", ["sym", "spd", "diag"])
+def test_hessian_by_a_structured_matrix_is_the_restricted_operator(attr):
+    """P H P (sym/spd, P = (I + K)/2) or D H D (diag), against JAX's unconstrained Hessian
+    projected the same way."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    S = np.array([[1.0, 0.3, 0.1], [0.3, 0.5, 0.2], [0.1, 0.2, 0.9]])
+    if attr == "diag":
+        S = np.diag(np.diag(S))
+    A = np.array([[0.2, 1.0, 0.0], [0.5, -0.3, 0.4], [0.1, 0.0, 0.7]])
+    expr = f"S: 3 x 3 {attr}; A: 3 x 3; logdet(4 eye(3) + S) + tr(S A S)"
+    rc, out, err = matd("grad", expr, "--wrt", "S", "--order", "2", "--format", "json",
+                        "--at", f"S={S.tolist()}", "--at", f"A={A.tolist()}", "--check")
+    assert rc == 0, err
+    got = np.asarray(json.loads(out)["derivative"]["S"])
+    f = lambda X: jnp.linalg.slogdet(4 * jnp.eye(3) + X)[1] + jnp.trace(X @ A @ X)  # noqa: E731
+    H = np.asarray(jax.hessian(f)(jnp.asarray(S)))
+    if attr == "diag":
+        keep = np.eye(3, dtype=bool)
+        H = H * keep[:, :, None, None] * keep[None, None, :, :]
+    else:
+        H = (H + H.transpose(1, 0, 2, 3)) / 2
+        H = (H + H.transpose(0, 1, 3, 2)) / 2
+    np.testing.assert_allclose(got, H, rtol=1e-9, atol=1e-12)
