@@ -14,6 +14,7 @@ idempotent and terminates.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,9 +32,31 @@ class Rule:
 
 
 # --- scalars: coefficient × Π baseᵉ -----------------------------------------------------
+MAX_FACTORS = 64   # scalar products longer than this are kept as they are (linear work)
+_FACTORS: "weakref.WeakKeyDictionary[Node, int]" = weakref.WeakKeyDictionary()
+
+
+def _factor_count(s: Node) -> int:
+    """How many factors flattening the scalar product s would give (memoized, saturating)."""
+    got = _FACTORS.get(s)
+    if got is None:
+        if s.op in ("smul", "matmul", "div") and all(a.is_scalar for a in s.args) or \
+                s.op in ("neg", "epow") and s.args[0].is_scalar:
+            got = min(sum(_factor_count(a) for a in s.args), MAX_FACTORS + 1)
+        else:
+            got = 1
+        _FACTORS[s] = got
+    return got
+
+
 def _monomial(s: Node, coef: float, exps: dict, k: int = 1):
-    """Accumulate scalar s^k into (coef, exps)."""
+    """Accumulate scalar s^k into (coef, exps).  A product of more than MAX_FACTORS
+    factors is one opaque base: flattening it at every level of a deep chain
+    (d exp(exp(…)) is such a product) would take quadratic work."""
     op = s.op
+    if _factor_count(s) > MAX_FACTORS:
+        exps[s] = exps.get(s, 0) + k
+        return coef, exps
     if op == "const":
         c = A.folded(lambda: coef * s.params[0] ** k)
         if c is not None:

@@ -263,3 +263,18 @@ def test_hessian_by_a_structured_matrix_is_the_restricted_operator(attr):
         H = (H + H.transpose(1, 0, 2, 3)) / 2
         H = (H + H.transpose(0, 1, 3, 2)) / 2
     np.testing.assert_allclose(got, H, rtol=1e-9, atol=1e-12)
+
+
+def test_a_deep_chain_of_scalar_functions_is_linear_work_and_right():
+    """d exp(exp(…exp(c)…)) is a product as long as the chain: simplified in linear work
+    (operation counts, not time: the printed text grows linearly with the depth)."""
+    sizes = []
+    for k in (100, 200):
+        expr = "c: scalar; " + "sin(" * k + "c" + ")" * k
+        rc, out, err = matd("diff", expr, "--order", "2", "--format", "json")
+        assert rc == 0, err
+        sizes.append(len(out))
+        rc, out, err = matd("grad", expr, "--wrt", "c", "--order", "2", "--at", "c=0.3",
+                            "--check")
+        assert rc == 0, err
+    assert sizes[1] < 2.5 * sizes[0]
