@@ -17,7 +17,7 @@ import pytest
 
 import fuzzgen
 
-LIMIT = 2.0  # seconds per call: longer is a hang
+LIMIT = 2.0  # CPU seconds per call: longer is a hang
 
 # Crash classes reported and being fixed in files outside this change.  The default run
 # skips exactly these signatures (exception type, the file it is raised in, its message);
