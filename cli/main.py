@@ -87,6 +87,10 @@ def main(argv=None) -> None:
         sys.exit(ExitStatus.OK)
     except KeyboardInterrupt:
         sys.exit(130)
+    except MemoryError:
+        sys.stderr.write("matd: error: out of memory\n"
+                         "hint: give smaller inputs or sizes (--dims)\n")
+        sys.exit(ExitStatus.USAGE)
     except RecursionError:
         sys.stderr.write("matd: error: the expression is nested too deeply for matd\n"
                          "hint: name parts of it with definitions (r = …)\n")
