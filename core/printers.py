@@ -161,6 +161,9 @@ class _Printer:
             return self.base(node.args[0]) + text, POSTFIX
         if isinstance(spec, Wrap):
             inner = ", ".join(self.go(a)[0] for a in node.args)
+            if self.fmt == "unicode" and (inner[:1] == spec.open[:1]
+                                          or inner[-1:] == spec.close[:1]):
+                inner = f"({inner})"   # |(|x| |y|)|, not ||x| |y||
             return spec.open + inner + spec.close, ATOM
         assert isinstance(spec, Call)
         inner = ", ".join(self.go(a)[0] for a in node.args)
