@@ -56,7 +56,7 @@ def numeric_options(f):
         click.option("--out", default=None, metavar="PATH",
                      help="Write the result to a .npy or .npz file (atomically)."),
         click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu",
-                     show_default=True, help="gpu runs on CuPy (pip install 'matd[gpu]')."),
+                     show_default=True, help="gpu runs on CuPy (pip install cupy-cuda12x, or cupy-cuda13x)."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
                      show_default=True, help="Floating-point type of the computation."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",

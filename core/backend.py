@@ -1,4 +1,4 @@
-"""Choosing the array namespace: numpy on the CPU, CuPy on a GPU (``matd[gpu]``).
+"""Choosing the array namespace: numpy on the CPU, CuPy on a GPU (``matd[gpu-cuda12]``).
 
 >>> xp, dt = namespace("cpu", "float64")
 >>> dt == xp.float64
@@ -12,6 +12,11 @@ DEVICES = ("cpu", "gpu")
 DTYPES = ("float64", "float32")
 
 
+GPU_INSTALL = ("install CuPy's prebuilt wheel for the GPU's CUDA version (nvidia-smi shows "
+               "it): pip install cupy-cuda12x (CUDA 12) or cupy-cuda13x (CUDA 13); from a "
+               "matd clone: pip install '.[gpu-cuda12]' or '.[gpu-cuda13]'")
+
+
 def namespace(device: str = "cpu", dtype: str = "float64"):
     """(array-API namespace, dtype) for a device; a clear error when it cannot be had."""
     if device == "cpu":
@@ -21,7 +26,7 @@ def namespace(device: str = "cpu", dtype: str = "float64"):
             import cupy
         except ImportError:
             raise MatdError("--device gpu needs CuPy, which is not installed",
-                            hint="pip install 'matd[gpu]' on a machine with a CUDA GPU") from None
+                            hint=GPU_INSTALL) from None
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # noqa: BLE001 - any CUDA failure means: no GPU to use

@@ -191,7 +191,7 @@ def run_with_cupy(fake: str | None, tmp_path, *args):
 
 
 @pytest.mark.parametrize("fake,words", [
-    ("missing", ["CuPy", "matd[gpu]"]),
+    ("missing", ["CuPy", "cupy-cuda12x", ".[gpu-cuda12]"]),
     ("broken", ["--device gpu", "no usable CUDA GPU"]),
     ("none", ["--device gpu", "no CUDA GPU"]),
 ])
@@ -205,7 +205,7 @@ def test_device_gpu_without_a_gpu_is_exit_2(fake, words, tmp_path):
 
 
 def test_device_gpu_here():
-    """The real environment: without CuPy the error names CuPy and matd[gpu]."""
+    """The real environment: without CuPy the error names CuPy and the wheels to install."""
     try:
         import cupy  # noqa: F401
         have = True
@@ -215,7 +215,7 @@ def test_device_gpu_here():
         pytest.skip("CuPy is installed here: the GPU tests below cover --device gpu")
     p = subprocess.run([MATD, "eval", "x: n; sum(x)", "--at", "x=[1,2]", "--device", "gpu"],
                        capture_output=True, text=True)
-    assert p.returncode == 2 and "CuPy" in p.stderr and "matd[gpu]" in p.stderr, p.stderr
+    assert p.returncode == 2 and "CuPy" in p.stderr and "cupy-cuda12x" in p.stderr, p.stderr
 
 
 def test_namespace_cpu_and_errors(monkeypatch):
@@ -229,7 +229,7 @@ def test_namespace_cpu_and_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)          # import cupy -> ImportError
     with pytest.raises(MatdError, match="CuPy") as info:
         namespace("gpu")
-    assert "matd[gpu]" in info.value.hint
+    assert "pip install cupy-cuda12x" in info.value.hint
 
 
 # --- CuPy on a real GPU (skipped cleanly elsewhere) ---------------------------------------------
@@ -298,3 +298,18 @@ def test_cli_device_gpu_matches_cpu(tmp_path):
         ref = outs[cmd, k, "cpu", "float64"]
         tol = 1e-10 if dtype == "float64" else 1e-4
         np.testing.assert_allclose(v, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_every_gpu_extra_names_a_prebuilt_cupy_wheel():
+    """`pip install '.[gpu…]'` must not build CuPy from source (the plain `cupy` sdist needs
+    the CUDA toolkit): each GPU extra names a cupy-cudaNNx wheel package."""
+    import tomllib
+    from pathlib import Path
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extras = {k: v for k, v in meta["project"]["optional-dependencies"].items()
+              if k.startswith("gpu")}
+    assert {"gpu", "gpu-cuda12", "gpu-cuda13"} <= set(extras)
+    import re
+    for name, reqs in extras.items():
+        pkgs = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in reqs]
+        assert pkgs and all(re.fullmatch(r"cupy-cuda1[0-9]x", p) for p in pkgs), (name, reqs)
