@@ -127,8 +127,8 @@ class _Parser:
         k = t[0]
         if k in ("num", "name", "func", "(", "atom"):
             return True
-        if k == "bar":   # ‖ or |: closes when one is open, else opens a juxtaposed operand
-            return t[1] not in self.stack
+        if k == "bar":   # ‖ or |: closes the innermost open one, else opens an operand
+            return not self.stack or self.stack[-1] != t[1]
         if k == "open":
             return True
         return False
@@ -190,6 +190,7 @@ class _Parser:
 
     def args(self):
         self.take("(")
+        self.stack.append("(")   # bars inside parentheses open anew: |(|c| x)|
         out = []
         if self.peek()[0] != ")":
             out.append(self.sum())
@@ -197,6 +198,7 @@ class _Parser:
                 self.take()
                 out.append(self.sum())
         self.take(")")
+        self.stack.pop()
         return out
 
     def atom(self):
@@ -212,8 +214,10 @@ class _Parser:
                 return ("call", name, [self.atom()])
             return ("call", name, self.args())
         if k == "(":
+            self.stack.append("(")
             e = self.sum()
             self.take(")")
+            self.stack.pop()
             return e
         if k == "bar":                      # ‖…‖ or |…| (unicode), open (LaTeX)
             self.stack.append(t[1])
