@@ -1,4 +1,8 @@
-"""``matd diff``: differentials, gradients, Jacobians and Hessians, rendered."""
+"""``matd diff``: flags -> options -> one call of the library (``matd.diff``) -> output.
+
+The renderings live in ``matd.formats`` (the same functions behind ``matd.DiffResult``);
+they are re-exported here for the tests that drive them with a ``DiffOptions``.
+"""
 from __future__ import annotations
 
 import json
@@ -6,11 +10,10 @@ from dataclasses import dataclass
 
 import click
 
-from matd.cli.check import load
+from matd.cli.batch import emit
 from matd.cli.sources import expression_source
-from matd.core.errors import MatdError
-
-FORMATS = ("text", "matd", "latex", "json", "numpy")
+from matd.formats import (FORMATS, LABELS, _names, render_json, render_latex,  # noqa: F401
+                          render_matd, render_numpy, render_steps, render_text)
 
 
 @dataclass(frozen=True)
@@ -24,126 +27,27 @@ class DiffOptions:
     steps: bool
 
 
-LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
-    "gradient": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
-    "jacobian": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
-    "vec-jacobian": ("∂vec f/∂vec {x}", r"\frac{{\partial \operatorname{{vec}} f}}"
-                     r"{{\partial \operatorname{{vec}} {x}}}"),
-    "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
-    "hessian": ("∂²f/∂{x}²", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
-    "vec-hessian": ("∂²f/∂vec {x}²",
-                    r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
-}
-
-
-def _dims(shape) -> list[str]:
-    """A shape as numpy would have it (DESIGN §2): [] scalar, [n] vector, [m, n]."""
-    r, c = shape
-    if r.is_one and c.is_one:
-        return []
-    if c.is_one:
-        return [r.matd()]
-    return [r.matd(), c.matd()]
-
-
-def _shape_text(shape) -> str:
-    from matd.core.shapes import shape_short
-    return shape_short(shape)
-
-
 def run_diff(opts: DiffOptions):
     """The library call: parse, type, differentiate.  Returns (program, derivation)."""
-    from matd.core.derive import derive
-    source = expression_source(opts.expr)
-    prog = load(source)
-    try:
-        d = derive(prog, list(opts.wrt) or None, opts.order, opts.layout, opts.steps)
-    except MatdError as e:
-        e.source = source if e.span is not None else None
-        raise
-    return prog, d
+    r = diff_result(opts)
+    return r._prog, r._d
 
 
-def _shown(d, r, opts) -> bool:
-    """Whether the derivative is printed in text formats (matrix cases: on request)."""
-    return r.derivative is not None and (r.kind != "vec-jacobian" or opts.jacobian == "vec"
-                                         or opts.fmt in ("json", "numpy"))
-
-
-def _names(prog, d, opts):
-    """Definitions keep their names; other repeated subexpressions get t1, t2, …"""
-    from matd.core.printers import shared_names
-    roots = [d.f] + ([d.df] if d.df is not None else [])
-    roots += [x for r in d.results for x in (r.differential, r.gradient, r.riemannian)
-              if x is not None]
-    roots += [r.derivative for r in d.results if _shown(d, r, opts)]
-    roots = list(dict.fromkeys(roots))
-    taken = set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
-    names = shared_names(roots, taken)
-    names.update(d.names)
-    return names
-
-
-def render_text(prog, d, opts, color: bool) -> str:
-    from matd.core.printers import with_where
-    names = _names(prog, d, opts)
-    rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
-
-    def row(label, node, shape=""):
-        defs, text = with_where(node, names, "unicode")
-        rows.append((label, text, shape, defs))
-
-    row("f", d.f, _shape_text(d.f.shape))
-    lead = "d²f" if d.order == 2 else ("df" if d.f.is_scalar else "dF")
-    if d.f.is_scalar and d.order == 1:
-        row(lead, d.df)
-    for r in d.results:
-        x = r.wrt
-        if not d.f.is_scalar:
-            row(f"d{'F' if not d.f.is_vector else 'f'}", r.differential)
-        if d.order == 2:
-            row(f"∂f/∂{x}", r.gradient, _shape_text(r.gradient.shape))
-            row("d²f", r.differential)
-        label = LABELS[r.kind][0].format(x=x)
-        if r.kind == "vec-jacobian" and not d.f.is_vector:
-            label = label.replace("vec f", "vec F")
-        if _shown(d, r, opts):
-            if r.kind == "jacobian" and d.layout == "denominator":
-                label += " (denominator layout)"
-            row(label, r.derivative, _shape_text(r.derivative.shape))
-        elif r.derivative is None and r.note:
-            rows.append((label, f"(none: {r.note})", "", []))
-        if r.riemannian is not None:
-            row(f"grad_R f ({x} orth)", r.riemannian, _shape_text(r.riemannian.shape))
-    seen: set = set()
-    width = max(len(lbl) for lbl, *_ in rows)
-    ewidth = min(max(len(e) for _, e, _, _ in rows), 70)
-    out = []
-    for label, text, shape, defs in rows:
-        line = f"{label.ljust(width)} = {text}"
-        if shape:
-            line = f"{label.ljust(width)} = {text.ljust(ewidth)}   {shape}"
-        out.append((line, len(label), len(shape)))
-        for name, body in defs:
-            if name in seen:
-                continue
-            seen.add(name)
-            out.append((f"{' ' * width}   where {name} = {body}", 0, 0))
-    if any(a in prog.variables[r.wrt].params[1] for r in d.results for a in ("sym", "spd")):
-        out.append(("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2"
-                    + ("; Hessians act on symmetric directions: P H P, P = (I + K)/2)"
-                       if d.order == 2 else ")"), 0, 0))
-    return out
+def diff_result(opts: DiffOptions):
+    from matd.symbolic import diff_source
+    return diff_source(expression_source(opts.expr), list(opts.wrt) or None, opts.order,
+                       opts.layout, opts.steps)
 
 
 def echo_lines(lines, color: bool) -> None:
     """Lines of (text, label length, shape length): plain, or styled with rich on a terminal."""
     if not color:
-        click.echo("\n".join(text for text, _, _ in lines))
+        emit("\n".join(text for text, _, _ in lines))
         return
-    from rich.console import Console
     from rich.text import Text
-    console = Console(highlight=False, soft_wrap=True)
+
+    from matd.cli.render import console as make_console
+    console = make_console(soft_wrap=True)
     for text, nl, ns in lines:
         t = Text(text)
         if nl:
@@ -155,164 +59,72 @@ def echo_lines(lines, color: bool) -> None:
         console.print(t)
 
 
-def render_steps(d, names) -> list:
-    from matd.core.printers import to_unicode
-    lines = ["derivation:"]
-    for st in d.steps:
-        lhs = to_unicode(st.node, names)
-        rhs = to_unicode(st.result, names)
-        lines.append(f"  d({lhs}) = {rhs}    [{st.rule}]")
-    for r in d.results:
-        x = r.wrt
-        if d.f.is_scalar and d.order == 1:
-            lines.append(f"  df (in d{x}) = {to_unicode(r.differential, names)}    "
-                         f"[trace cyclicity: df = tr(Gᵀ d{x})]")
-            lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
-                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G "
-                         "(adjoints of the linear maps)]")
-        elif r.derivative is not None:
-            lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
-                         f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")
-    return [(ln, 0, 0) for ln in lines]
-
-
-def _program_text(node, names, prog, dvars: bool = False, declare: bool = False) -> str:
-    """A formula as a matd program of its own (DESIGN §3): definitions of shared parts, then
-    the expression; led by the declarations and user functions it needs (``dX: …`` too in a
-    differential) unless, read alone, it already means the same (``X^-T``); with ``declare``,
-    always (``--format matd``)."""
-    from matd.core.printers import declarations, with_where
-    defs, text = with_where(node, names, "matd")
-    body = [f"{n} = {b}" for n, b in defs] + [text]
-    if not declare and not _names_a_dim(node) and _means_the_same("; ".join(body), prog,
-                                                                    dvars):
-        return "; ".join(body)
-    return "; ".join(declarations([node], prog, dvars) + body)
-
-
-def _means_the_same(text: str, prog, dvars: bool) -> bool:
-    """Whether ``text`` alone types every name as ``prog`` does (up to renaming its dims)."""
+def diff_item(defaults: DiffOptions):
+    """The handler of ``matd diff --batch``: an item's own wrt/order/layout, else the flags'.
+    One object per program: with one variable, the ``--format json`` object; with several,
+    ``{"expression", "order", "wrt": [names], "results": [one object per variable]}``."""
     from matd.core.errors import MatdError
-    from matd.grammar.parse import parse_program
-    try:
-        alone = parse_program(text)
-    except MatdError:
-        return False
-    if alone.functions:
-        return False
-    rename: dict = {}
-    for name, v in alone.variables.items():
-        orig = prog.variables.get(name)
-        if orig is None and dvars and name.startswith("d"):
-            orig = prog.variables.get(name[1:])
-        if orig is None:
-            return False
-        for a, b in zip(v.shape, orig.shape):
-            if rename.setdefault(a, b) != b:
-                return False
-    return len(set(rename.values())) == len(rename)
+    from matd.core.syntax import Source
+    from matd.symbolic import diff_source
 
-
-def _names_a_dim(node) -> bool:
-    """Whether the printed formula names a symbolic dim (ones(m), X / m, eye(n)): such a dim
-    is sized, when read back, only through declared variables."""
-    from matd.core.expr import walk
-    sized = ("dim", "ones", "zeros", "eye", "commutation", "unvec", "broadcast")
-    return any(n.op in sized and any(not d.is_const for d in n.shape)
-               or n.op == "dim" for n in walk(node))
-
-
-def render_json(prog, d, opts) -> str:
-    from matd.core.printers import to_matd
-    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
-    lines = []
-    expression = to_matd(d.f)
-    for r in d.results:
-        obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
-               "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
-               "differential": _program_text(r.differential, names, prog, dvars=True),
-               "derivative": _program_text(r.derivative, names, prog)
-               if r.derivative is not None else None,
-               "kind": r.kind, "layout": d.layout}
-        if r.gradient is not None:
-            obj["gradient"] = _program_text(r.gradient, names, prog)
-        if r.riemannian is not None:
-            obj["riemannian"] = _program_text(r.riemannian, names, prog)
-        if r.note:
-            obj["note"] = r.note
-        lines.append(json.dumps(obj, ensure_ascii=False))
-    return "\n".join(lines)
-
-
-def render_matd(prog, d, opts) -> str:
-    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
-    blocks = []
-    for r in d.results:
-        node = r.derivative if _shown(d, r, opts) else r.differential
-        what = LABELS[r.kind][0].format(x=r.wrt) if node is r.derivative else f"d f (in d{r.wrt})"
-        lines = [f"# {what}: {_shape_text(node.shape)}"]
-        lines.append(_program_text(node, names, prog, dvars=node is not r.derivative,
-                                   declare=True)
-                     .replace("; ", "\n"))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def render_latex(prog, d, opts) -> str:
-    from matd.core.printers import to_latex
-    out = [r"\begin{align*}", rf"f &= {to_latex(d.f)} \\"]
-    shown_df = set()
-    for r in d.results:
-        df = d.df if d.df is not None else r.differential
-        if df not in shown_df:
-            shown_df.add(df)
-            out.append(rf"\mathrm{{d}}f &= {to_latex(df)} \\")
-        if _shown(d, r, opts):
-            out.append(LABELS[r.kind][1].format(x=r.wrt) + rf" &= {to_latex(r.derivative)} \\")
-    out[-1] = out[-1].rstrip(" \\")
-    out.append(r"\end{align*}")
-    return "\n".join(out)
-
-
-def render_numpy(prog, d, opts) -> str:
-    from matd.core.printers import to_matd
-    from matd.core.pysource import numpy_function
-    outputs = [("value", d.f)] + [(r.wrt, r.derivative) for r in d.results
-                                  if r.derivative is not None]
-    what = ", ".join(f"d/d{r.wrt}" for r in d.results if r.derivative is not None)
-    doc = f"{to_matd(d.f)} and its derivatives ({what}), computed with numpy."
-    return numpy_function("matd_f", prog.variables, outputs, doc)
+    def handle(item):
+        wrt = item.get("wrt", list(defaults.wrt) or None)
+        order = item.get("order", defaults.order)
+        layout = item.get("layout", defaults.layout)
+        if isinstance(order, str) and order in ("1", "2"):
+            order = int(order)
+        if not isinstance(order, int) or isinstance(order, bool):
+            raise MatdError(f'"order": {order!r} is not 1 or 2')
+        r = diff_source(Source(item.expression, "<stdin>"), wrt, order, layout)
+        objs = [json.loads(line) for line in r.json().splitlines()]
+        if len(objs) == 1:
+            return objs[0], 0
+        return {"expression": r.expression, "order": r.order, "wrt": list(r.wrt),
+                "results": objs}, 0
+    return handle
 
 
 @click.command(help="Differentiate: the differential df and the gradient, Jacobian or "
                "Hessian of the last expression of EXPR (matd text, a file, or - for "
                "standard input). Without --wrt, by every variable.")
-@click.argument("expr")
+@click.argument("expr", required=False)
 @click.option("--wrt", multiple=True, metavar="X", help="A variable to differentiate by "
               "(repeatable).")
 @click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
               help="2: the Hessian (scalar expressions).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="text (for people), matd (re-parseable), latex, json (one object per "
-              "variable), numpy (Python source).")
+              help="text (for people), matd (one re-parseable program), latex, json (one "
+              "object per variable), numpy (Python source).")
 @click.option("--layout", type=click.Choice(["numerator", "denominator"]),
               default="numerator", show_default=True,
               help="Jacobian layout: numerator is m×n for f in R^m, x in R^n.")
 @click.option("--jacobian", type=click.Choice(["vec"]), default=None,
               help="Also show matrix-by-matrix derivatives as the vec-Jacobian ∂vec F/∂vec X.")
 @click.option("--steps", is_flag=True, help="Show the derivation, one rule per line.")
-def diff(expr, wrt, order, fmt, layout, jacobian, steps):
-    from matd.cli.render import use_color
+@click.option("--batch", is_flag=True,
+              help="Read programs from standard input, one per line (or NDJSON objects with "
+              "expression, wrt, order, layout, id); print one JSON object per program, in "
+              "order; a failing item prints an error object and the rest go on (exit 2 if "
+              "any failed). --wrt, --order and --layout are the items' defaults.")
+def diff(expr, wrt, order, fmt, layout, jacobian, steps, batch):
     opts = DiffOptions(expr, tuple(wrt), int(order), fmt, layout, jacobian, steps)
-    prog, d = run_diff(opts)
+    if batch:
+        from matd.cli.batch import batch_only, run_batch
+        batch_only("EXPR", expr is not None)
+        batch_only(f"--format {fmt}", fmt not in ("text", "json"))
+        batch_only("--steps", steps)
+        return run_batch(diff_item(opts), keys=("wrt", "order", "layout"))
+    if expr is None:
+        raise click.UsageError("Missing argument 'EXPR' (or --batch to read many programs "
+                               "from standard input).")
+    r = diff_result(opts)
+    vec = jacobian == "vec"
     if fmt == "text":
         import sys
-        color = use_color(sys.stdout)
-        if steps:
-            echo_lines(render_steps(d, _names(prog, d, opts)), color)
-        echo_lines(render_text(prog, d, opts, color), color)
+
+        from matd.cli.render import use_color, wrap_lines
+        echo_lines(wrap_lines(r.lines(steps=steps, vec_jacobian=vec)), use_color(sys.stdout))
     else:
-        render = {"json": render_json, "matd": render_matd, "latex": render_latex,
-                  "numpy": render_numpy}[fmt]
-        click.echo(render(prog, d, opts))
+        emit({"json": r.json, "matd": lambda: r.matd(vec_jacobian=vec),
+              "latex": lambda: r.latex(vec_jacobian=vec), "numpy": r.numpy_source}[fmt]())
     return 0

@@ -222,6 +222,35 @@ def load_value(name: str, text: str):
     return arr, "the command line"
 
 
+def json_value(name: str, v):
+    """(array, where it came from) for a value in a ``--batch`` item's "at": a number or
+    nested lists of numbers, or a string as ``--at`` takes it (a file or a literal; not -,
+    which is the batch itself).
+
+    >>> json_value("x", [1, 2])[0].tolist()
+    [1.0, 2.0]
+    """
+    import numpy as np
+    if isinstance(v, str):
+        if v == "-" or v.startswith("-:"):
+            raise InputError(f'"at": {name}: "-" is the batch itself (standard input)',
+                             hint="give the value, a number or a list, or a file")
+        return load_value(name, v)
+    if isinstance(v, bool) or v is None or isinstance(v, dict):
+        raise InputError(f'"at": {name}: {json_dumps(v)} is not a number or a list of numbers')
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f'"at": {name}: not a number or a (rectangular) list of numbers',
+                         hint="e.g. 0.5, [1, 2, 3] or [[1, 2], [3, 4]]") from None
+    return arr, "the batch item"
+
+
+def json_dumps(v) -> str:
+    import json
+    return json.dumps(v)
+
+
 MAX_DIM = 2 ** 53   # sizes beyond this are no array's (and lose exactness as floats)
 
 

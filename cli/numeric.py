@@ -1,4 +1,6 @@
-"""``matd eval`` and ``matd grad``: numbers from formulas, on the CPU or a GPU."""
+"""``matd eval`` and ``matd grad``: flags -> inputs -> one call of the library
+(``matd.numbers``, behind ``matd.eval`` and ``matd.grad``) -> output.  Data goes to
+stdout (text that ``np.loadtxt`` reads, or JSON); check reports go to stderr."""
 from __future__ import annotations
 
 import json
@@ -7,12 +9,10 @@ from dataclasses import dataclass
 
 import click
 
-from matd.cli.check import located
+from matd.cli.batch import emit
 from matd.cli.inputs import load_value, parse_at, parse_dims, write_atomic
 from matd.cli.sources import expression_source
 from matd.core.errors import MatdError
-
-MAX_SEED = 2 ** 64 - 1
 
 
 def memory_guarded(f):
@@ -67,41 +67,21 @@ def numeric_options(f):
     return f
 
 
-def prepare(opts: NumOptions, wrt=()):
-    """Parse the program with the given arrays' shapes, bind values, pick the backend."""
-    import numpy as np
-
-    from matd.core.backend import namespace
-    from matd.core.numeric import bind, fill_random
-    from matd.grammar.parse import parse_program
-    if opts.seed is not None and not 0 <= opts.seed <= MAX_SEED:
-        raise MatdError(f"--seed {opts.seed}: a seed is an integer from 0 to {MAX_SEED}",
-                        hint="e.g. --seed 1")
+def inputs_of(opts: NumOptions):
+    """The library's Inputs from the flags: --at values read (files, literals, -), --dims."""
+    from matd.numbers import Inputs
     dims = parse_dims(opts.dims)
-    xp, dtype = namespace(opts.device, opts.dtype)
     arrays, where = {}, {}
     for name, text in parse_at(opts.at):
-        arr, src = load_value(name, text)
-        arrays[name], where[name] = np.asarray(arr), src
-    given = {}
-    for name, a in arrays.items():
-        if a.ndim <= 2:
-            given[name] = (1, 1) if a.ndim == 0 else (a.shape[0], 1) if a.ndim == 1 else a.shape
-    source = expression_source(opts.expr)
-    with located(source):
-        prog = parse_program(source.text, source, given=given)
-    if prog.result is None:
-        raise MatdError("nothing to evaluate: the program has no expression")
-    b = bind(prog, arrays, dims, where, xp, dtype)
-    if opts.random:
-        fill_random(prog, b, np.random.default_rng(opts.seed))
-    from matd.core.expr import free_vars
-    needed = [v.params[0] for v in free_vars(prog.result)] + list(wrt)
-    missing = [n for n in dict.fromkeys(needed) if n in prog.variables and n not in b.env]
-    if missing:
-        raise MatdError(f"no value for {', '.join(missing)}",
-                        hint="give each one: --at NAME=VALUE (a file or a literal), or --random")
-    return prog, b
+        arrays[name], where[name] = load_value(name, text)
+    return Inputs(arrays=arrays, where=where, dims=dims, random=opts.random, seed=opts.seed,
+                  device=opts.device, dtype=opts.dtype)
+
+
+def prepare(opts: NumOptions, wrt=()):
+    """Parse the program with the given arrays' shapes, bind values, pick the backend."""
+    from matd.numbers import prepare as bind_program
+    return bind_program(expression_source(opts.expr), inputs_of(opts), wrt)
 
 
 def _fmt_number(x) -> str:
@@ -129,8 +109,9 @@ def show(label: str, arr) -> None:
     from matd.cli.render import use_color
     a = np.asarray(arr)
     if use_color(sys.stdout) and a.ndim <= 2 and a.size <= 400:
-        from rich.console import Console
         from rich.table import Table
+
+        from matd.cli.render import console
         t = Table(title=f"{label}  {' × '.join(map(str, a.shape)) or 'scalar'}",
                   show_header=False, box=None)
         rows = a.reshape(1, 1) if a.ndim == 0 else a.reshape(-1, 1) if a.ndim == 1 else a
@@ -138,27 +119,79 @@ def show(label: str, arr) -> None:
             t.add_column(justify="right")
         for row in rows:
             t.add_row(*(f"{x:.6g}" for x in row))
-        Console().print(t)
+        console().print(t)
         return
     if label:
-        click.echo(f"# {label} {'x'.join(map(str, a.shape)) or 'scalar'}")
-    click.echo(text_of(a))
+        emit(f"# {label} {'x'.join(map(str, a.shape)) or 'scalar'}")
+    emit(text_of(a))
+
+
+def value_object(v) -> dict:
+    return {"shape": list(v.shape), "value": v.tolist()}
+
+
+def eval_item(opts: NumOptions, shared):
+    """The handler of ``matd eval --batch``: an item's "at" (values by name: numbers, nested
+    lists, or strings as --at takes them) over the command's --at; its "dims" and "seed"
+    over --dims and --seed."""
+    import dataclasses
+    import re
+
+    from matd.cli.inputs import json_value
+    from matd.core.syntax import Source
+    from matd.numbers import evaluate
+
+    def handle(item):
+        at = item.get("at", {})
+        if not isinstance(at, dict):
+            raise MatdError('"at": expected an object of values by name, e.g. {"x": [1, 2]}')
+        used = set(re.findall(r"[^\W\d]\w*", item.expression))   # --at binds the names an item uses
+        arrays = {k: v for k, v in shared.arrays.items() if k in used}
+        where = {k: v for k, v in shared.where.items() if k in used}
+        for name, v in at.items():
+            arrays[name], where[name] = json_value(name, v)
+        dims = item.get("dims", None)
+        dims = parse_dims(dims) if isinstance(dims, str) else dims
+        if dims is not None and not isinstance(dims, dict):
+            raise MatdError('"dims": expected {"m": 3} or "m=3,n=4"')
+        seed = item.get("seed", opts.seed)
+        inputs = dataclasses.replace(shared, arrays=arrays, where=where,
+                                     dims={**shared.dims, **(dims or {})}, seed=seed,
+                                     random=bool(item.get("random", opts.random)))
+        return value_object(evaluate(Source(item.expression, "<stdin>"), inputs)), 0
+    return handle
 
 
 @click.command(name="eval", help="Evaluate the last expression of EXPR (matd text, a file, "
                "or -) on given or random values.")
-@click.argument("expr")
+@click.argument("expr", required=False)
 @numeric_options
+@click.option("--batch", is_flag=True,
+              help="Read programs from standard input, one per line (or NDJSON objects with "
+              "expression, at, dims, seed, random, id); print one JSON object per program "
+              "(shape, value), in order; a failing item prints an error object and the rest "
+              "go on (exit 2 if any failed). --at (to the items that use the name), --random, "
+              "--seed and --dims apply to every item.")
 @memory_guarded
-def eval_(expr, at, random, seed, dims, out, device, dtype, fmt):
-    from matd.core.numeric import value
+def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, batch):
+    from matd.numbers import evaluate
     opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
-    prog, b = prepare(opts)
-    v = value(prog, b)
+    if batch:
+        from matd.cli.batch import batch_only, run_batch
+        batch_only("EXPR", expr is not None)
+        batch_only("--out", out is not None)
+        if any(t == "-" or t.startswith("-:") for _, t in parse_at(at)):
+            batch_only("--at NAME=-", True)
+        return run_batch(eval_item(opts, inputs_of(opts)),
+                         keys=("at", "dims", "seed", "random"))
+    if expr is None:
+        raise click.UsageError("Missing argument 'EXPR' (or --batch to read many programs "
+                               "from standard input).")
+    v = evaluate(expression_source(expr), inputs_of(opts))
     if out:
         write_atomic(out, {"value": v})
     elif fmt == "json":
-        click.echo(json.dumps({"shape": list(v.shape), "value": v.tolist()}))
+        emit(json.dumps(value_object(v)))
     else:
         show("", v)
     return 0
@@ -172,7 +205,8 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt):
 @click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
               help="2: the Hessian of a scalar expression.")
 @click.option("--check", is_flag=True,
-              help="Compare with central finite differences; exit 1 when they disagree.")
+              help="Compare with central finite differences; exit 1 when they disagree "
+              "(the report goes to stderr).")
 @click.option("--tol", type=float, default=None,
               help="Tolerance of --check and --against (relative; default 1e-6, 1e-3 in float32).")
 @click.option("--against", default=None, metavar="FILE.npy",
@@ -183,68 +217,36 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt):
 @memory_guarded
 def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out, device,
          dtype, fmt):
-    import numpy as np
-
-    from matd.core.derive import derive
-    from matd.core.fdcheck import rel_error
-    from matd.core.numeric import derivative_array, fd_derivative
-    from matd.core.numeric import hvp as hessian_vector
+    from matd.numbers import compare, derivatives
     opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
-    prog, b = prepare(opts, wrt)
-    d = derive(prog, list(wrt), int(order))
+    inputs = inputs_of(opts)
+    if hvp is not None and int(order) != 2:
+        raise MatdError("--hvp needs --order 2")
+    V = load_value(wrt[0], hvp)[0] if hvp is not None else None
     tol = tol if tol is not None else (1e-6 if dtype == "float64" else 1e-3)
-    results, status, report = {}, 0, []
-    for r in d.results:
-        if hvp is not None:
-            if int(order) != 2:
-                raise MatdError("--hvp needs --order 2")
-            V, _ = load_value(r.wrt, hvp)
-            results[r.wrt] = hessian_vector(prog, b, r, V)
-        else:
-            results[r.wrt] = derivative_array(prog, b, r, d.f)
-        if check:
-            ref = fd_derivative(prog, b, r, d.f)
-            if hvp is not None:
-                V, _ = load_value(r.wrt, hvp)
-                k = np.asarray(V).ndim
-                ref = np.tensordot(ref, np.asarray(V, float), axes=k)
-            err = rel_error(results[r.wrt], ref)
-            ok = err <= tol
-            status = status or (0 if ok else 1)
-            report.append((f"{r.wrt}: max relative error vs central differences", err, ok))
+    results, report = derivatives(expression_source(expr), list(wrt), int(order), inputs,
+                                  hvp=V, check=check, tol=tol)
     if against is not None:
         if len(results) != 1:
             raise MatdError("--against compares one gradient: give one --wrt")
         name = next(iter(results))
         theirs, src = load_value(name, against)
-        mine = results[name]
-        if np.asarray(theirs).dtype.kind not in "fiub":
-            raise MatdError(f"--against {against}: the array is not numeric "
-                            f"({np.asarray(theirs).dtype})")
-        if not np.all(np.isfinite(theirs)):
-            raise MatdError(f"--against {against}: the array contains NaN or Inf",
-                            hint="compare a gradient of finite numbers")
-        if np.shape(theirs) != mine.shape:
-            raise MatdError(f"--against {against}: shape {np.shape(theirs)} but the derivative "
-                            f"by {name} has shape {mine.shape}")
-        err = rel_error(theirs, mine)
-        ok = err <= tol
-        status = status or (0 if ok else 1)
-        report.append((f"{name}: max relative error of {src} vs matd", err, ok))
+        report.append(compare(theirs, results[name], name, against, src, tol))
+    status = 0 if all(c.ok for c in report) else 1
     if out:
         write_atomic(out, results)
     elif fmt == "json":
-        click.echo(json.dumps({"wrt": list(results), "order": int(order),
-                               "shape": {k: list(v.shape) for k, v in results.items()},
-                               "derivative": {k: v.tolist() for k, v in results.items()},
-                               "checks": [{"what": w, "error": e, "ok": o}
-                                          for w, e, o in report]}))
+        emit(json.dumps({"wrt": list(results), "order": int(order),
+                         "shape": {k: list(v.shape) for k, v in results.items()},
+                         "derivative": {k: v.tolist() for k, v in results.items()},
+                         "checks": [{"what": c.what, "error": c.error, "ok": c.ok}
+                                    for c in report]}))
     else:
         for name, v in results.items():
             label = f"∂f/∂{name}" if int(order) == 1 else f"∂²f/∂{name}²"
             show(label if len(results) > 1 or report else "", v)
     if fmt != "json":
-        for what, err, ok in report:
-            click.echo(f"{what}: {err:.1e}  ({'ok' if ok else f'FAILED, tolerance {tol:g}'})",
-                       err=not ok)
+        for c in report:   # diagnostics on stderr: stdout stays data (np.loadtxt reads it)
+            emit(f"{c.what}: {c.error:.1e}  "
+                 f"({'ok' if c.ok else f'FAILED, tolerance {tol:g}'})", err=True)
     return status

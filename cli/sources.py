@@ -134,10 +134,39 @@ def read_file(path: str) -> str:
     return decode_text(read_bytes(path, MAX_TEXT_BYTES, what), what)
 
 
+FILE_SUFFIXES = (".matd", ".txt")
+FILE_PREFIXES = ("/", "./", "../")
+
+
+def names_a_file(arg: str) -> bool:
+    """The rule for EXPR|FILE: a file only when the argument says so — it ends in .matd or
+    .txt, or begins with /, ./ or ../ (none of which matd text can do).  Anything else is
+    matd text, even where a file of that name exists.
+
+    >>> [names_a_file(a) for a in ("model.matd", "./x", "/tmp/f", "x", "x / 2", "tr(A)")]
+    [True, True, True, False, False, False]
+    """
+    return arg.endswith(FILE_SUFFIXES) or arg.startswith(FILE_PREFIXES)
+
+
 def expression_source(arg: str) -> Source:
-    """EXPR|FILE|-: standard input for '-', a file when one exists, else the text itself."""
+    """EXPR|FILE|-: standard input for '-', a file when ``names_a_file``, else the text.
+
+    Text that is also the name of a file here and does not check gets a hint saying how to
+    read the file (``./NAME``)."""
     if arg == "-":
         return Source(read_file("-"), "<stdin>", is_file=True)
-    if os.path.isfile(arg) and not any(c in arg for c in ";\n"):
+    if names_a_file(arg):
         return Source(read_file(arg), arg, is_file=True)
-    return Source(arg, "<expr>")
+    source = Source(arg, "<expr>")
+    if "\x00" not in arg and os.path.isfile(arg):
+        from matd.grammar.parse import parse_program
+        try:
+            parse_program(arg, source)
+        except MatdError as e:
+            also = (f"'{arg}' is also a file here; EXPR is read from a file only when it "
+                    f"ends in .matd or .txt or begins with /, ./ or ../: write ./{arg}")
+            e.hint = f"{e.hint}; {also}" if e.hint else also
+            e.source = source
+            raise
+    return source

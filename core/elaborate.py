@@ -380,7 +380,7 @@ class _Elab:
         if prim is None:
             known = sorted(set(FUNCTIONS) | set(self.funcs) | set(SPECIAL_FORMS))
             close = difflib.get_close_matches(fn, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see `matd --help` for the functions"
+            hint = f"did you mean '{close[0]}'?" if close else "see `matd functions` for the functions"
             if fn in self.vars or fn in self.defs:
                 hint = f"'{fn}' is not a function; for a product write '{fn} (...)' with a space"
             raise MatdError(f"unknown function '{fn}'", s.op_span or s.span, hint)

@@ -507,8 +507,9 @@ def setup() -> None:
 def _safe_text(text: str) -> str:
     """EXPR that the CLI would read as a file or standard input becomes text (so that a
     fuzz input never reads a file): a trailing ';' is an empty statement."""
-    if text == "-" or (os.path.isfile(text) if "\x00" not in text else False):
-        return text + ";"
+    from matd.cli.sources import names_a_file
+    if text == "-" or names_a_file(text):
+        return " " + text + ";"
     return text
 
 
@@ -531,7 +532,7 @@ def _calls(text: str, rng: random.Random):
     def do_shape():
         for fmt in ("text", "json"):
             with contextlib.redirect_stdout(io.StringIO()):
-                C.shape.callback(_safe_text(text), fmt)
+                C.shape.callback(_safe_text(text), fmt, False)
 
     def do_diff(order):
         def go():

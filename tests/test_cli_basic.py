@@ -111,7 +111,7 @@ def test_check_files(tmp_path):
     rc, out, _ = run("check", str(good), str(bad))
     assert rc == 1
     assert out.splitlines() == [f"{bad}:3:9: error: matrix product of m×n and p (a vector) "
-                                "(hint: the inner dimensions n and p must agree)"]
+                                "(hint: the inner dimensions n and p must agree)  [MD002]"]
     rc, out, _ = run("check", str(tmp_path / "missing.matd"))
     assert rc == 2
     rc, out, _ = run("check", "-", "--format", "json", stdin="x: n; x^T x; tr(x)\n")

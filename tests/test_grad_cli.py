@@ -172,7 +172,7 @@ def test_corpus_case_through_matd_grad(case, corpus_runs):
     sane((rc, out, err))
     wrt, order = case["wrt"], case["order"]
     assert rc == 0, err
-    rep = reported(out)
+    rep = reported(out + err)          # the check report goes to standard error
     assert list(rep) == [wrt], out
     assert rep[wrt][0] < 1e-6 and rep[wrt][1] == "ok", out
 
@@ -287,7 +287,7 @@ def test_several_wrt_write_one_npz(value_files, tmp_path):
     rc, out, err = matd("grad", prog, "--wrt", "x", "--wrt", "A", *at_args(prog, value_files),
                         "--check", "--out", tmp_path / "g.npz")
     assert rc == 0, err
-    assert set(reported(out)) == {"x", "A"}
+    assert set(reported(out + err)) == {"x", "A"}
     with np.load(tmp_path / "g.npz") as z:
         assert sorted(z.keys()) == ["A", "x"]
         np.testing.assert_allclose(z["x"], 2 * A_.T @ r_, rtol=1e-12)
@@ -308,8 +308,10 @@ def test_hvp_is_the_hessian_applied(value_files, tmp_path):
         ("grad", lsq, "--wrt", "x", "--hvp", "[1, 0, -1, 2]", *at_args(lsq, value_files)))
     for rc, out, err in r[:3]:
         assert rc == 0, err
-    assert all(ok == "ok" for _, ok in reported(r[1][1]).values()) and reported(r[1][1])
-    assert all(ok == "ok" for _, ok in reported(r[2][1]).values()) and reported(r[2][1])
+    assert all(ok == "ok" for _, ok in reported(r[1][1] + r[1][2]).values()) and \
+        reported(r[1][1] + r[1][2])
+    assert all(ok == "ok" for _, ok in reported(r[2][1] + r[2][2]).values()) and \
+        reported(r[2][1] + r[2][2])
     H = SHAPE_CASES["hessian_vector"][3]
     np.testing.assert_allclose(np.load(tmp_path / "hv.npy"), H @ v_, rtol=1e-12)
     np.testing.assert_allclose(np.load(tmp_path / "hv_lit.npy"), H @ [1, 0, -1, 2], rtol=1e-12)
@@ -334,9 +336,9 @@ def test_check_tolerance_and_against(value_files, tmp_path):
         ("grad", prog, "--wrt", "A", *ats, "--against", tmp_path / "wrong.npy"),
         ("grad", prog, "--wrt", "A", *ats, "--against", tmp_path / "shape.npy"),
         ("grad", prog, "--wrt", "x", *ats, "--against", tmp_path / "right.npy"))
-    assert ok[0] == 0 and reported(ok[1])["A"][1] == "ok"
+    assert ok[0] == 0 and reported(ok[1] + ok[2])["A"][1] == "ok"
     assert tight[0] == 1 and "FAILED" in tight[2]
-    assert good[0] == 0 and "right.npy" in good[1], good
+    assert good[0] == 0 and "right.npy" in good[2], good
     assert bad[0] == 1 and "wrong.npy" in bad[2] and "FAILED" in bad[2], bad
     assert shape[0] == 2 and "(4, 3)" in shape[2] and "(3, 4)" in shape[2], shape
     assert vs_x[0] == 2 and "right.npy" in vs_x[2], vs_x

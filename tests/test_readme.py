@@ -31,10 +31,10 @@ def sessions(text: str):
     lines = text.split("\n")
     out, i = [], 0
     while i < len(lines):
-        if lines[i] == "```":
+        if lines[i].startswith("```"):
             j = lines.index("```", i + 1)
             block = lines[i + 1:j]
-            if any(ln.startswith("$ ") for ln in block):
+            if lines[i] == "```" and any(ln.startswith("$ ") for ln in block):
                 out.append((i + 1, block))
             i = j + 1
         else:

@@ -1,0 +1,301 @@
+"""The renderings of a derivation — the one implementation behind both ``matd diff
+--format …`` and :class:`matd.DiffResult`'s ``.text()``, ``.latex()``, ``.json()``,
+``.matd()`` and ``.numpy_source()``.
+
+Every renderer takes ``(prog, d, view)``: the typed program, the ``Derivation`` of
+``matd.core.derive`` and a :class:`View` (or anything with ``fmt`` and ``jacobian``
+attributes, such as the CLI's options).
+
+>>> from matd.grammar.parse import parse_program
+>>> from matd.core.derive import derive
+>>> p = parse_program("X: n x n; logdet(X)")
+>>> records(p, derive(p, ["X"]), View("json"))[0]["derivative"]
+'X^-T'
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+FORMATS = ("text", "matd", "latex", "json", "numpy")
+
+
+@dataclass(frozen=True)
+class View:
+    """What a rendering shows: ``fmt`` (one of FORMATS) and ``jacobian`` ("vec": also the
+    vec-Jacobians of matrix-by-matrix derivatives, which text, matd and LaTeX otherwise
+    leave as the differential)."""
+
+    fmt: str = "text"
+    jacobian: str | None = None
+
+
+LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
+    "gradient": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
+    "jacobian": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
+    "vec-jacobian": ("∂vec f/∂vec {x}", r"\frac{{\partial \operatorname{{vec}} f}}"
+                     r"{{\partial \operatorname{{vec}} {x}}}"),
+    "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
+    "hessian": ("∂²f/∂{x}²", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
+    "vec-hessian": ("∂²f/∂vec {x}²",
+                    r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
+}
+
+
+def _dims(shape) -> list[str]:
+    """A shape as numpy would have it (DESIGN §2): [] scalar, [n] vector, [m, n]."""
+    r, c = shape
+    if r.is_one and c.is_one:
+        return []
+    if c.is_one:
+        return [r.matd()]
+    return [r.matd(), c.matd()]
+
+
+def _shape_text(shape) -> str:
+    from matd.core.shapes import shape_short
+    return shape_short(shape)
+
+
+def _shown(d, r, opts) -> bool:
+    """Whether the derivative is printed in text formats (matrix cases: on request)."""
+    return r.derivative is not None and (r.kind != "vec-jacobian" or opts.jacobian == "vec"
+                                         or opts.fmt in ("json", "numpy"))
+
+
+def _names(prog, d, opts):
+    """Definitions keep their names; other repeated subexpressions get t1, t2, …"""
+    from matd.core.printers import shared_names
+    roots = [d.f] + ([d.df] if d.df is not None else [])
+    roots += [x for r in d.results for x in (r.differential, r.gradient, r.riemannian)
+              if x is not None]
+    roots += [r.derivative for r in d.results if _shown(d, r, opts)]
+    roots = list(dict.fromkeys(roots))
+    taken = set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
+    names = shared_names(roots, taken)
+    names.update(d.names)
+    return names
+
+
+def render_text(prog, d, opts, color: bool) -> str:
+    from matd.core.printers import with_where
+    names = _names(prog, d, opts)
+    rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
+
+    def row(label, node, shape=""):
+        defs, text = with_where(node, names, "unicode")
+        rows.append((label, text, shape, defs))
+
+    row("f", d.f, _shape_text(d.f.shape))
+    lead = "d²f" if d.order == 2 else ("df" if d.f.is_scalar else "dF")
+    if d.f.is_scalar and d.order == 1:
+        row(lead, d.df)
+    for r in d.results:
+        x = r.wrt
+        if not d.f.is_scalar:
+            row(f"d{'F' if not d.f.is_vector else 'f'}", r.differential)
+        if d.order == 2:
+            row(f"∂f/∂{x}", r.gradient, _shape_text(r.gradient.shape))
+            row("d²f", r.differential)
+        label = LABELS[r.kind][0].format(x=x)
+        if r.kind == "vec-jacobian" and not d.f.is_vector:
+            label = label.replace("vec f", "vec F")
+        if _shown(d, r, opts):
+            if r.kind == "jacobian" and d.layout == "denominator":
+                label += " (denominator layout)"
+            row(label, r.derivative, _shape_text(r.derivative.shape))
+        elif r.derivative is None and r.note:
+            rows.append((label, f"(none: {r.note})", "", []))
+        if r.riemannian is not None:
+            row(f"grad_R f ({x} orth)", r.riemannian, _shape_text(r.riemannian.shape))
+    seen: set = set()
+    width = max(len(lbl) for lbl, *_ in rows)
+    ewidth = min(max(len(e) for _, e, _, _ in rows), 70)
+    out = []
+    for label, text, shape, defs in rows:
+        line = f"{label.ljust(width)} = {text}"
+        if shape:
+            line = f"{label.ljust(width)} = {text.ljust(ewidth)}   {shape}"
+        out.append((line, len(label), len(shape)))
+        for name, body in defs:
+            if name in seen:
+                continue
+            seen.add(name)
+            out.append((f"{' ' * width}   where {name} = {body}", 0, 0))
+    if any(a in prog.variables[r.wrt].params[1] for r in d.results for a in ("sym", "spd")):
+        out.append(("(gradients w.r.t. sym/spd variables are symmetrized: (G + Gᵀ)/2"
+                    + ("; Hessians act on symmetric directions: P H P, P = (I + K)/2)"
+                       if d.order == 2 else ")"), 0, 0))
+    return out
+
+
+def render_steps(d, names) -> list:
+    from matd.core.printers import to_unicode
+    lines = ["derivation:"]
+    for st in d.steps:
+        lhs = to_unicode(st.node, names)
+        rhs = to_unicode(st.result, names)
+        lines.append(f"  d({lhs}) = {rhs}    [{st.rule}]")
+    for r in d.results:
+        x = r.wrt
+        if d.f.is_scalar and d.order == 1:
+            lines.append(f"  df (in d{x}) = {to_unicode(r.differential, names)}    "
+                         f"[trace cyclicity: df = tr(Gᵀ d{x})]")
+            lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
+                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G "
+                         "(adjoints of the linear maps)]")
+        elif r.derivative is not None:
+            lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
+                         f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")
+    return [(ln, 0, 0) for ln in lines]
+
+
+def _program_text(node, names, prog, dvars: bool = False, declare: bool = False) -> str:
+    """A formula as a matd program of its own (DESIGN §3): definitions of shared parts, then
+    the expression; led by the declarations and user functions it needs (``dX: …`` too in a
+    differential) unless, read alone, it already means the same (``X^-T``); with ``declare``,
+    always (``--format matd``)."""
+    from matd.core.printers import declarations, with_where
+    defs, text = with_where(node, names, "matd")
+    body = [f"{n} = {b}" for n, b in defs] + [text]
+    if not declare and not _names_a_dim(node) and _means_the_same("; ".join(body), prog,
+                                                                    dvars):
+        return "; ".join(body)
+    return "; ".join(declarations([node], prog, dvars) + body)
+
+
+def _means_the_same(text: str, prog, dvars: bool) -> bool:
+    """Whether ``text`` alone types every name as ``prog`` does (up to renaming its dims)."""
+    from matd.core.errors import MatdError
+    from matd.grammar.parse import parse_program
+    try:
+        alone = parse_program(text)
+    except MatdError:
+        return False
+    if alone.functions:
+        return False
+    rename: dict = {}
+    for name, v in alone.variables.items():
+        orig = prog.variables.get(name)
+        if orig is None and dvars and name.startswith("d"):
+            orig = prog.variables.get(name[1:])
+        if orig is None:
+            return False
+        for a, b in zip(v.shape, orig.shape):
+            if rename.setdefault(a, b) != b:
+                return False
+    return len(set(rename.values())) == len(rename)
+
+
+def _names_a_dim(node) -> bool:
+    """Whether the printed formula names a symbolic dim (ones(m), X / m, eye(n)): such a dim
+    is sized, when read back, only through declared variables."""
+    from matd.core.expr import walk
+    sized = ("dim", "ones", "zeros", "eye", "commutation", "unvec", "broadcast")
+    return any(n.op in sized and any(not d.is_const for d in n.shape)
+               or n.op == "dim" for n in walk(node))
+
+
+def records(prog, d, opts) -> list[dict]:
+    """The ``--format json`` objects, one per variable (keys: expression, wrt, order, shape,
+    differential, derivative, kind, layout; gradient, riemannian and note where they apply)."""
+    from matd.core.printers import to_matd
+    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    out = []
+    expression = to_matd(d.f)
+    for r in d.results:
+        obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
+               "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
+               "differential": _program_text(r.differential, names, prog, dvars=True),
+               "derivative": _program_text(r.derivative, names, prog)
+               if r.derivative is not None else None,
+               "kind": r.kind, "layout": d.layout}
+        if r.gradient is not None:
+            obj["gradient"] = _program_text(r.gradient, names, prog)
+        if r.riemannian is not None:
+            obj["riemannian"] = _program_text(r.riemannian, names, prog)
+        if r.note:
+            obj["note"] = r.note
+        out.append(obj)
+    return out
+
+
+def render_json(prog, d, opts) -> str:
+    """One JSON object per variable, one per line (NDJSON)."""
+    return "\n".join(json.dumps(obj, ensure_ascii=False) for obj in records(prog, d, opts))
+
+
+PREFIX = {"gradient": "grad", "jacobian": "jac", "vec-jacobian": "jac", "derivative": "deriv",
+          "hessian": "hess", "vec-hessian": "hess"}
+
+
+def render_matd(prog, d, opts) -> str:
+    """One matd program that parses back and that ``matd eval`` accepts.
+
+    One variable: ``# ∂f/∂X: shape``, the declarations, the shared definitions, then the
+    derivative.  Several: the declarations once; then for each variable a comment and a
+    definition naming its derivative — ``grad_X`` (gradient), ``jac_X`` (Jacobian),
+    ``deriv_X`` (df/dt), ``hess_X`` (Hessian), ``diff_X`` (a differential in dX, where a
+    matrix-by-matrix derivative is not shown) — and last the first variable's name, so the
+    program's value is the first derivative."""
+    from matd.core.printers import declarations, with_where
+    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    shown = []
+    for r in d.results:
+        node = r.derivative if _shown(d, r, opts) else r.differential
+        is_d = node is r.derivative
+        what = LABELS[r.kind][0].format(x=r.wrt) if is_d else f"d f (in d{r.wrt})"
+        shown.append((r, node, is_d, f"# {what}: {_shape_text(node.shape)}"))
+    if len(shown) == 1:
+        r, node, is_d, comment = shown[0]
+        return comment + "\n" + _program_text(node, names, prog, dvars=not is_d,
+                                              declare=True).replace("; ", "\n")
+    lines = declarations([node for _, node, _, _ in shown], prog, dvars=True)
+    taken = (set(prog.variables) | set(prog.definitions) | set(prog.dims)
+             | set(prog.functions) | set(names.values()))
+    taken |= {"d" + name for name in prog.variables}
+    defined: set = set()
+    first = None
+    for r, node, is_d, comment in shown:
+        lines.append(comment)
+        defs, text = with_where(node, names, "matd")
+        for n, b in defs:
+            if n not in defined:
+                defined.add(n)
+                lines.append(f"{n} = {b}")
+        name = f"{PREFIX[r.kind] if is_d else 'diff'}_{r.wrt}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        first = first or name
+        lines.append(f"{name} = {text}")
+    lines.append(first)
+    return "\n".join(lines)
+
+
+def render_latex(prog, d, opts) -> str:
+    from matd.core.printers import to_latex
+    out = [r"\begin{align*}", rf"f &= {to_latex(d.f)} \\"]
+    shown_df = set()
+    for r in d.results:
+        df = d.df if d.df is not None else r.differential
+        if df not in shown_df:
+            shown_df.add(df)
+            out.append(rf"\mathrm{{d}}f &= {to_latex(df)} \\")
+        if _shown(d, r, opts):
+            out.append(LABELS[r.kind][1].format(x=r.wrt) + rf" &= {to_latex(r.derivative)} \\")
+    out[-1] = out[-1].rstrip(" \\")
+    out.append(r"\end{align*}")
+    return "\n".join(out)
+
+
+def render_numpy(prog, d, opts) -> str:
+    from matd.core.printers import to_matd
+    from matd.core.pysource import numpy_function
+    outputs = [("value", d.f)] + [(r.wrt, r.derivative) for r in d.results
+                                  if r.derivative is not None]
+    what = ", ".join(f"d/d{r.wrt}" for r in d.results if r.derivative is not None)
+    doc = f"{to_matd(d.f)} and its derivatives ({what}), computed with numpy."
+    return numpy_function("matd_f", prog.variables, outputs, doc)
+
+
