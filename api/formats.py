@@ -150,6 +150,9 @@ def render_steps(d, names) -> list:
     return [(ln, 0, 0) for ln in lines]
 
 
+BARE_LIMIT = 400   # characters: longer formulas always carry their declarations
+
+
 def _program_text(node, names, prog, dvars: bool = False, declare: bool = False) -> str:
     """A formula as a matd program of its own (DESIGN §3): definitions of shared parts, then
     the expression; led by the declarations and user functions it needs (``dX: …`` too in a
@@ -158,9 +161,12 @@ def _program_text(node, names, prog, dvars: bool = False, declare: bool = False)
     from matd.core.printers import declarations, with_where
     defs, text = with_where(node, names, "matd")
     body = [f"{n} = {b}" for n, b in defs] + [text]
-    if not declare and not _names_a_dim(node) and _means_the_same("; ".join(body), prog,
-                                                                    dvars):
-        return "; ".join(body)
+    text = "; ".join(body)
+    # a long formula is declared without asking (parsing it back would cost as much as
+    # deriving it); declarations are always right, bare text only where it reads the same
+    if not declare and len(text) <= BARE_LIMIT and not _names_a_dim(node) and \
+            _means_the_same(text, prog, dvars):
+        return text
     return "; ".join(declarations([node], prog, dvars) + body)
 
 
