@@ -2,7 +2,7 @@
 its record (message, code, place, hint) that ``matd … --batch`` prints.
 
 ``code`` is the stable code that ``matd check`` prints for an error of a program (``MD001``
-syntax, ``MD002`` shape, … the table of ``matd.cli.codes``), with ``name`` its slug; an
+syntax, ``MD002`` shape, … the table of ``matd.codes``), with ``name`` its slug; an
 error that is not the program's has ``code`` = ``name`` = ``numeric`` (a value that cannot
 be computed: overflow, a singular matrix, not enough memory) or ``internal`` (a bug).
 
@@ -35,10 +35,6 @@ class Diagnostic:
         return asdict(self)
 
 
-_FALLBACK = (("MatdSyntaxError", "syntax"), ("ShapeError", "shape"),
-             ("InputError", "unreadable"))
-
-
 def code_of(err: BaseException) -> tuple[str, str]:
     """(code, name) of an error (see the module's docstring)."""
     from matd.core.plan import NumericError
@@ -46,12 +42,7 @@ def code_of(err: BaseException) -> tuple[str, str]:
         return "numeric", "numeric"
     if not isinstance(err, MatdError):
         return "internal", "internal"
-    try:
-        from matd.cli.codes import classify
-    except ImportError:   # the table of codes lives with `matd check`
-        names = {cls.__name__ for cls in type(err).__mro__}
-        slug = next((s for cls, s in _FALLBACK if cls in names), "error")
-        return slug, slug
+    from matd.codes import classify
     row = classify(err)
     return row.code, row.name
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import click
 
-from matd.cli.codes import CODES, classify
+from matd.codes import CODES, classify
 from matd.cli.render import one_line, render_error
 from matd.cli.sources import InputError, expression_source, programs_in, read_file
 from matd.core.errors import MatdError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from matd.cli.codes import BY_CODE, CODES
+from matd.codes import BY_CODE, CODES
 
 MATD = str(Path(sys.executable).parent / "matd")
 ENV = {k: v for k, v in os.environ.items() if k != "MATD_DEBUG"} | {"NO_COLOR": "1"}
