@@ -280,16 +280,30 @@ def render_matd(prog, d, opts) -> str:
 
 
 def render_latex(prog, d, opts) -> str:
-    from matd.core.printers import to_latex
-    out = [r"\begin{align*}", rf"f &= {to_latex(d.f)} \\"]
+    """An ``align*`` block; shared subexpressions are named once, as in the text format, on
+    rows ``\\text{where } t_{1} &= …`` after the first row that uses them."""
+    from matd.core.printers import _latex_name, with_where
+    names = _names(prog, d, opts)
+    out = [r"\begin{align*}"]
+    seen: set = set()
+
+    def row(label, node):
+        defs, text = with_where(node, names, "latex")
+        out.append(rf"{label} &= {text} \\")
+        for name, body in defs:
+            if name not in seen:
+                seen.add(name)
+                out.append(rf"\text{{where }} {_latex_name(name)} &= {body} \\")
+
+    row("f", d.f)
     shown_df = set()
     for r in d.results:
         df = d.df if d.df is not None else r.differential
         if df not in shown_df:
             shown_df.add(df)
-            out.append(rf"\mathrm{{d}}f &= {to_latex(df)} \\")
+            row(r"\mathrm{d}f", df)
         if _shown(d, r, opts):
-            out.append(LABELS[r.kind][1].format(x=r.wrt) + rf" &= {to_latex(r.derivative)} \\")
+            row(LABELS[r.kind][1].format(x=_latex_name(r.wrt)), r.derivative)
     out[-1] = out[-1].rstrip(" \\")
     out.append(r"\end{align*}")
     return "\n".join(out)

@@ -39,6 +39,7 @@ from matd.core.numeric import Binding, derivative_array, run, unvec
 from matd.core.plan import NumericError
 from matd.grammar.parse import parse_program
 from matd.core.printers import shape_decl
+from matd.core.printers import _latex_name
 from printed_readers import _pin, latex_to_matd, read_text_output, text_program
 from test_printed_roundtrip import (SIZES, declarations, random_env, run_numpy, shape2, user,
                                     wide_programs)
@@ -171,8 +172,15 @@ def printed_values(prog, d, opts, env):
             decls + "\n" + text_program(row, wheres, shape), env))
     # LaTeX: the align rows, read back
     tex = render_latex(prog, d, dataclasses.replace(opts, fmt="latex"))
+    where = r"\text{where } "
+    tex_defs = []   # the named shared parts, in order: t1 = …
+    for ln in tex.splitlines():
+        if ln.startswith(where):
+            name, body = ln[len(where):].removesuffix(r" \\").split(" &= ", 1)
+            if r"\mathrm{d}" not in body:    # parts of a differential are not needed here
+                tex_defs.append(f"{latex_to_matd(name)} = {latex_to_matd(body)}")
     for r in results:
-        head = LABELS[r.kind][1].format(x=r.wrt) + " &= "
+        head = LABELS[r.kind][1].format(x=_latex_name(r.wrt)) + " &= "
         row = next((ln[len(head):] for ln in tex.splitlines() if ln.startswith(head)), None)
         if row is None:
             out[("latex", r.wrt)] = (tex, KeyError(f"no row {head!r}"))
@@ -181,7 +189,8 @@ def printed_values(prog, d, opts, env):
         # the label says what is shown (∂f/∂X has X's shape): the reader sizes a bare I by it
         pin = _pin(shape_decl(r.derivative.shape).replace(" x ", "×"))
         attempt(("latex", r.wrt), row, lambda row=row, pin=pin: eval_program(
-            decls + "\n" + f"({latex_to_matd(row)})" + (f" + {pin}" if pin else ""), env))
+            "\n".join([decls, *tex_defs, f"({latex_to_matd(row)})" + (f" + {pin}" if pin
+                                                                     else "")]), env))
     # numpy: the function returns (value, derivative by each variable)
     try:
         src = render_numpy(prog, d, dataclasses.replace(opts, fmt="numpy"))

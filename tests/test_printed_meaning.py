@@ -268,13 +268,16 @@ def test_hessian_by_a_structured_matrix_is_the_restricted_operator(attr):
 def test_a_deep_chain_of_scalar_functions_is_linear_work_and_right():
     """d exp(exp(…exp(c)…)) is a product as long as the chain: simplified in linear work
     (operation counts, not time: the printed text grows linearly with the depth)."""
-    sizes = []
+    sizes, tex = [], []
     for k in (100, 200):
         expr = "c: scalar; " + "sin(" * k + "c" + ")" * k
         rc, out, err = matd("diff", expr, "--order", "2", "--format", "json")
         assert rc == 0, err
         sizes.append(len(out))
+        rc, out, err = matd("diff", expr, "--order", "2", "--format", "latex")
+        assert rc == 0, err
+        tex.append(len(out))    # shared parts named once (\text{where } t_{1} &= …)
         rc, out, err = matd("grad", expr, "--wrt", "c", "--order", "2", "--at", "c=0.3",
                             "--check")
         assert rc == 0, err
-    assert sizes[1] < 2.5 * sizes[0]
+    assert sizes[1] < 2.5 * sizes[0] and tex[1] < 2.5 * tex[0]
