@@ -173,12 +173,17 @@ def printed_values(prog, d, opts, env):
     # LaTeX: the align rows, read back
     tex = render_latex(prog, d, dataclasses.replace(opts, fmt="latex"))
     where = r"\text{where } "
-    tex_defs = []   # the named shared parts, in order: t1 = …
+    tex_defs, in_df = [], set()   # the named shared parts, in order: t1 = …
     for ln in tex.splitlines():
         if ln.startswith(where):
             name, body = ln[len(where):].removesuffix(r" \\").split(" &= ", 1)
-            if r"\mathrm{d}" not in body:    # parts of a differential are not needed here
-                tex_defs.append(f"{latex_to_matd(name)} = {latex_to_matd(body)}")
+            name, body = latex_to_matd(name), body
+            # parts of a differential (dX in them, or in a part they use) are not needed
+            if r"\mathrm{d}" in body or any(re.search(rf"\b{t}\b", latex_to_matd(body))
+                                             for t in in_df):
+                in_df.add(name)
+                continue
+            tex_defs.append(f"{name} = {latex_to_matd(body)}")
     for r in results:
         head = LABELS[r.kind][1].format(x=_latex_name(r.wrt)) + " &= "
         row = next((ln[len(head):] for ln in tex.splitlines() if ln.startswith(head)), None)
