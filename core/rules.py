@@ -59,8 +59,9 @@ def _monomial(s: Node, coef: float, exps: dict, k: int = 1):
         return coef, exps
     if op == "const":
         c = A.folded(lambda: coef * s.params[0] ** k)
-        if c is not None:
-            return c, exps
+        if c is None:   # the coefficient would overflow (or divide by 0): no rewrite at all
+            raise _Unfoldable
+        return c, exps
     if op == "neg":
         return _monomial(s.args[0], -coef if k % 2 else coef, exps, k)
     if op in ("smul", "matmul") and all(a.is_scalar for a in s.args):
@@ -76,8 +77,21 @@ def _monomial(s: Node, coef: float, exps: dict, k: int = 1):
     return coef, exps
 
 
+class _Unfoldable(Exception):
+    """A monomial whose numbers do not fold to a finite coefficient (1e308 · 10, c / 0)."""
+
+
 def _split_scale(n: Node):
-    """n = coef · Π baseᵉ · core, with core non-scalar (or None for a scalar n)."""
+    """n = coef · Π baseᵉ · core, with core non-scalar (or None for a scalar n).  Where the
+    numbers do not fold to a finite coefficient, n is left whole (1 · n): folding them in
+    one order or another would only move the numbers around, pass after pass."""
+    try:
+        return _split(n)
+    except _Unfoldable:
+        return (1, {n: 1}, None) if n.is_scalar else (1, {}, n)
+
+
+def _split(n: Node):
     coef, exps = 1, {}
     while True:
         if n.op == "smul" and not n.is_scalar:
