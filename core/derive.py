@@ -64,21 +64,29 @@ def quadratic_form(dG: Node, x: Node, simp=None) -> Node:
     return (simp or simplify)(A.inner(A.dvar(x), dG))
 
 
-def within_structure(H: Node, x: Node) -> Node:
-    """The vec-Hessian of f restricted to x's structure, as a symmetric operator on vec:
-    P H P with P = (I + K)/2, the projection onto symmetric directions, for sym/spd x (its
-    quadratic form on symmetric dX is d²f); D H D with D = diag(vec I) for diag x."""
+def projector(x: Node) -> Node | None:
+    """The projection of vec(dX) onto x's structure: P = (I + K)/2 onto symmetric directions
+    (sym/spd), D = diag(vec I) onto diagonal ones (diag); None for an unstructured x."""
     attrs = x.params[1]
     n = x.shape[0]
     if x.shape[1].is_one or x.shape[0] != x.shape[1]:
-        return H
+        return None
     if "sym" in attrs or "spd" in attrs:
-        P = A.smul(A.const(0.5), A.add(A.eye(n * n), A.commutation(n, n)))
-        return A.matmul(P, H, P)
+        return A.smul(A.const(0.5), A.add(A.eye(n * n), A.commutation(n, n)))
     if "diag" in attrs:
-        D = A.fn("diag", A.fn("vec", A.eye(n)))
-        return A.matmul(D, H, D)
-    return H
+        return A.fn("diag", A.fn("vec", A.eye(n)))
+    return None
+
+
+def within_structure(H: Node, x: Node, left: bool = True) -> Node:
+    """A vec-Hessian (P H P) or vec-Jacobian (J P, ``left=False``) restricted to x's
+    structure: the Hessian of f restricted to symmetric (diagonal) matrices as a symmetric
+    operator on vec, whose quadratic form on symmetric dX is d²f; the Jacobian along the
+    directions x can take (formulas that use Sᵀ = S hold only there)."""
+    P = projector(x)
+    if P is None:
+        return H
+    return A.matmul(P, H, P) if left else A.matmul(H, P)
 
 
 def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "numerator",
@@ -165,7 +173,7 @@ def _nonscalar(f, x, layout, log, names, simp):
     if x.is_scalar:  # dF = M dt: the derivative is M, shaped like F
         return Result(name, "derivative", df, _subst_dvar(df, name, A.const(1), simp))
     try:
-        J = simp(vec_jacobian(A.fn("vec", df), x))
+        J = simp(within_structure(vec_jacobian(A.fn("vec", df), x), x, left=False))
     except NoClosedForm as e:
         return Result(name, "vec-jacobian", df, None, note=f"no closed Kronecker form: {e}")
     kind = "jacobian" if f.shape[1].is_one and x.shape[1].is_one else "vec-jacobian"

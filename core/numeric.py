@@ -370,6 +370,11 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
             out = np.diag(np.diag(out))
         elif "sym" in attrs or "spd" in attrs:
             out = (out + out.T) / 2
+    if r.kind in ("vec-jacobian", "jacobian") and len(xu) == 2:   # directions within it
+        if "diag" in attrs:
+            out = out * np.eye(xu[0], dtype=bool)
+        elif "sym" in attrs or "spd" in attrs:
+            out = (out + np.swapaxes(out, -1, -2)) / 2
     if r.kind == "vec-hessian" and len(xu) == 2:   # along directions within the structure
         if "diag" in attrs:
             keep = np.eye(xu[0], dtype=bool)

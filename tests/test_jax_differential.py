@@ -105,7 +105,13 @@ def jax_reference(prog, f, r, env, order):
         return G.reshape(xu)
     J = np.asarray(jax.jacobian(fn)(X))
     fu = _user_shape(shape2(f), f.shape)
-    return J.reshape(tuple(fu) + tuple(xu))
+    J = J.reshape(tuple(fu) + tuple(xu))
+    attrs = x.params[1]
+    if len(xu) == 2 and "diag" in attrs:          # J D: diagonal directions only
+        J = J * np.eye(xu[0], dtype=bool)
+    elif len(xu) == 2 and ("sym" in attrs or "spd" in attrs):   # J P
+        J = (J + np.swapaxes(J, -1, -2)) / 2
+    return J
 
 
 # -- evaluating printed derivatives ------------------------------------------------------------
