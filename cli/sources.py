@@ -143,7 +143,7 @@ def names_a_file(arg: str) -> bool:
     .txt, or begins with /, ./ or ../ (none of which matd text can do).  Anything else is
     matd text, even where a file of that name exists.
 
-    >>> [names_a_file(a) for a in ("model.matd", "./x", "/tmp/f", "x", "x / 2", "tr(A)")]
+    >>> [names_a_file(a) for a in ("model.matd", "./x", "../f", "x", "x / 2", "tr(A)")]
     [True, True, True, False, False, False]
     """
     return arg.endswith(FILE_SUFFIXES) or arg.startswith(FILE_PREFIXES)

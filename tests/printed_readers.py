@@ -387,6 +387,18 @@ _LNAME = re.compile(r"(\\mathrm\{(?P<long>[A-Za-z\\_]+)\}|(?P<short>[A-Za-z]))(_
 _LNUM = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:\\cdot 10\^\{(?P<ex>-?[0-9]+)\})?")
 
 
+# fixed spellings and their tokens (none is a prefix of a spelling the lexer reads otherwise)
+_LATEX_LITERALS = {
+    r"\,": ("juxt",), r"\left\langle": ("open", "angle"), r"\right\rangle": ("close", "angle"),
+    r"\left\|": ("open", "norm"), r"\left|": ("open", "abs"), r"\right|": ("close", "abs"),
+    r"\left(": ("open", "paren"), r"\right)": ("close", "paren"),
+    r"\lambda_{\max}": ("func", "lambda_max"), r"\lambda_{\min}": ("func", "lambda_min"),
+    "+": ("+",), "-": ("-",), ",": (",",), r"\odot": ("binop", ".*"),
+    r"\oslash": ("binop", "./"), r"\otimes": ("binop", "kron"), "⊗": ("binop", "kron"),
+    "/": ("binop", "/"),
+}
+
+
 def _latex_tokens(text: str):
     toks = []
     pos = 0
@@ -400,36 +412,16 @@ def _latex_tokens(text: str):
         if c.isspace():
             pos += 1
             continue
-        if at(r"\,"):
-            toks.append(("juxt",))
-            pos += 2
-        elif at(r"\left\langle"):
-            toks.append(("open", "angle"))
-            pos += len(r"\left\langle")
-        elif at(r"\right\rangle"):
-            toks.append(("close", "angle"))
-            pos += len(r"\right\rangle")
-        elif at(r"\left\|"):
-            toks.append(("open", "norm"))
-            pos += len(r"\left\|")
+        lit = next((k for k in _LATEX_LITERALS if at(k)), None)
+        if lit is not None:
+            toks.append(_LATEX_LITERALS[lit])
+            pos += len(lit)
         elif at(r"\right\|"):
             pos += len(r"\right\|")
             sub = ""
             if text.startswith("_{", pos):
                 sub, pos = _brace(text, pos + 1)
             toks.append(("close", "norm", sub))
-        elif at(r"\left|"):
-            toks.append(("open", "abs"))
-            pos += len(r"\left|")
-        elif at(r"\right|"):
-            toks.append(("close", "abs"))
-            pos += len(r"\right|")
-        elif at(r"\left("):
-            toks.append(("open", "paren"))
-            pos += len(r"\left(")
-        elif at(r"\right)"):
-            toks.append(("close", "paren"))
-            pos += len(r"\right)")
         elif at(r"\frac"):
             a, pos = _brace(text, pos + len(r"\frac"))
             b, pos = _brace(text, pos)
@@ -453,12 +445,6 @@ def _latex_tokens(text: str):
         elif at(r"\operatorname"):
             name, pos = _brace(text, pos + len(r"\operatorname"))
             toks.append(("func", name.replace(r"\_", "_")))
-        elif at(r"\lambda_{\max}"):
-            toks.append(("func", "lambda_max"))
-            pos += len(r"\lambda_{\max}")
-        elif at(r"\lambda_{\min}"):
-            toks.append(("func", "lambda_min"))
-            pos += len(r"\lambda_{\min}")
         elif at(r"v_{\max}\left(") or at(r"v_{\min}\left("):
             toks.append(("func", "eigvec_max" if at(r"v_{\max}") else "eigvec_min"))
             pos += len(r"v_{\max}")
@@ -506,27 +492,6 @@ def _latex_tokens(text: str):
             name = base + (m.group("sub") or "")
             pos = m.end()
             toks.append(("name", name))
-        elif c == "+":
-            toks.append(("+",))
-            pos += 1
-        elif c == "-":
-            toks.append(("-",))
-            pos += 1
-        elif at(r"\odot"):
-            toks.append(("binop", ".*"))
-            pos += len(r"\odot")
-        elif at(r"\oslash"):
-            toks.append(("binop", "./"))
-            pos += len(r"\oslash")
-        elif at(r"\otimes") or c == "⊗":
-            toks.append(("binop", "kron"))
-            pos += len(r"\otimes") if c != "⊗" else 1
-        elif c == "/":
-            toks.append(("binop", "/"))
-            pos += 1
-        elif c == ",":
-            toks.append((",",))
-            pos += 1
         else:
             raise ReadError(f"cannot read {text[pos:pos + 16]!r} in LaTeX {text!r}")
     return _calls(toks)  # LaTeX calls are name\left( args \right)
