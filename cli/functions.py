@@ -62,8 +62,17 @@ def _show(prim, fmt="matd"):
     return prim.show.get(fmt) if isinstance(prim.show, dict) else prim.show
 
 
-def _kind(prim) -> str:
+def _call_name(prim) -> str | None:
+    """The name a row is called by: its first spelling, or for a row reached through
+    another's name by its arguments (sum(X, k) is the axis form of sum), the call's name."""
     if prim.spellings:
+        return prim.spellings[0]
+    show = _show(prim)
+    return show.name if type(show).__name__ == "Call" and show.params else None
+
+
+def _kind(prim) -> str:
+    if prim.spellings or _call_name(prim):
         return "constant" if prim.arity == 0 else "function"
     if type(_show(prim)).__name__ in ("Infix", "Prefix", "Postfix"):
         return "operator"
@@ -133,11 +142,13 @@ def _expression(prim, kind, decls) -> tuple[str, list[str], list[str]]:
         return sig, names, also
     if kind == "implicit":
         return prim.op, [], also
-    name = prim.spellings[0]
+    name = _call_name(prim)
     args = _call_args(prim.sample[0], name) if prim.sample else None
     if args is None:
         args = (["m", "n"] if prim.sample is None else []) if prim.arity == 0 else \
             ["X", "Y", "Z"][:prim.arity]
+    if not prim.spellings and _show(prim).params == "axis":
+        args = args[:prim.arity] + ["k"]          # sum(X, k)
     sig = f"{name}({', '.join(args)})" if args else name
     for fmt in ("matd", "unicode"):          # operator forms: inv(X) is also X^-1 and X⁻¹
         show = _show(prim, fmt)
@@ -172,6 +183,9 @@ def _derived(prim, kind, sig, decls, names):
     from matd.grammar.parse import parse_program
     if kind == "implicit" or prim.op == "mpow":
         return "", [], _doc_rule(prim.doc)
+    axis = sig.endswith(", k)")
+    if axis:    # an axis form: its shape and rule at k = 2 (across the rows)
+        sig = sig[:-2] + "2)"
     text = "; ".join(f"{n}: {decls[n]}" for n in decls) + "; " + sig if decls else sig
     try:
         prog = parse_program(text)
@@ -188,6 +202,8 @@ def _derived(prim, kind, sig, decls, names):
                   if n in prog.variables]
     shape = shape_short(f.shape)
     shape = f"{', '.join(arg_shapes)} → {shape}" if arg_shapes else shape
+    if axis:
+        shape += " (k = 2)"
     if prim.linear and kind != "operator":
         lin = sig.replace("(", "(d", 1) if "(" in sig else f"d{sig}"
         return shape, arg_shapes, f"linear: d {sig} = {lin}"
@@ -262,10 +278,12 @@ def select(entries: list[dict], names) -> list[dict]:
     if not names:
         return entries
     from matd.core.errors import MatdError
-    keys = {}
+    keys: dict[str, list] = {}
     for e in entries:
-        for k in [e["op"], e["signature"], *e["spellings"], *e["also"]]:
-            keys.setdefault(k, e)
+        called = [e["signature"].split("(")[0]] if e["kind"] == "function" else []
+        for k in dict.fromkeys([e["op"], e["signature"], *e["spellings"], *e["also"],
+                                *called]):
+            keys.setdefault(k, []).append(e)
     out = []
     for name in names:
         if name not in keys:
@@ -274,8 +292,7 @@ def select(entries: list[dict], names) -> list[dict]:
             raise MatdError(f"unknown function '{name}'",
                             hint=f"did you mean '{close[0]}'?" if close
                             else "`matd functions` lists them all")
-        if keys[name] not in out:
-            out.append(keys[name])
+        out.extend(e for e in keys[name] if e not in out)
     return out
 
 

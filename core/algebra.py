@@ -132,7 +132,7 @@ def _is_sym(x: Node) -> bool:
         return True
     if op == "diag":
         return x.args[0].shape[1].is_one
-    if op in ("inv", "mpow", "neg", "exp_m"):
+    if op in ("inv", "mpow", "neg", "expm", "sqrtm"):
         return is_sym(x.args[0])
     if op == "add":  # symmetric terms, or terms closed under transposition (A + Aᵀ)
         terms = set(x.args)
@@ -171,8 +171,10 @@ def broadcast(x: Node, shape) -> Node:
     shape = tuple(shape)
     if x.shape == shape:
         return x
-    if x.op == "const" and x.params[0] == 0:
+    if x.op == "const" and x.params[0] == 0 or x.op == "zeros":
         return zeros(shape)
+    if x.op == "ones":
+        return ones(shape)
     return Node.make("broadcast", (x,), (), shape)
 
 
@@ -314,6 +316,11 @@ def _hadamard(a: Node, b: Node) -> Node:
         return smul(b, a)
     if is_zero(a) or is_zero(b):
         return zeros(a.shape)
+    for x, y in ((a, b), (b, a)):   # signs and scalar multiples come out: (-A) ∘ B = -(A ∘ B)
+        if x.op == "neg" and not x.is_scalar:
+            return neg(_hadamard(x.args[0], y))
+        if x.op == "smul" and not x.is_scalar:
+            return smul(x.args[0], _hadamard(x.args[1], y))
     if a.op == "ones" or a.op == "broadcast" and is_one(a.args[0]):
         return b
     if b.op == "ones" or b.op == "broadcast" and is_one(b.args[0]):
@@ -363,6 +370,8 @@ def transpose(x: Node) -> Node:
         return broadcast(transpose(x.args[0]), (x.shape[1], x.shape[0]))
     if op == "div":
         return div(transpose(x.args[0]), x.args[1])
+    if op == "mpow":
+        return mpow(transpose(x.args[0]), x.params[0])
     return make("transpose", x)
 
 
@@ -399,6 +408,12 @@ def fn(op: str, *args: Node, params: tuple = ()) -> Node:
         return zeros(PRIMS[op].shape(_CHECK, [args[0].shape], params))
     if op == "diag" and args[0].is_scalar:
         return args[0]
+    if op == "diag" and args[0].op == "ones" and args[0].shape[1].is_one:
+        return eye(args[0].shape[0])            # diag(1) = I
+    if op == "diag" and args[0].op == "diag" and args[0].args[0].shape[1].is_one:
+        return args[0].args[0]                  # the diagonal of diag(v) is v
+    if op == "diag" and args[0].op == "eye":
+        return ones((args[0].shape[0], Dim.const(1)))   # diag(I) = 1
     if op == "vec" and args[0].shape[1].is_one:
         return args[0]
     return make(op, *args, params=params)

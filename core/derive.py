@@ -16,7 +16,7 @@ import matd.core.algebra as A
 from matd.core.differentiate import differential
 from matd.core.errors import MatdError
 from matd.core.expr import Node
-from matd.core.primitives import NoClosedForm, NotDifferentiable
+from matd.core.primitives import PRIMS, NoClosedForm, NotDifferentiable
 from matd.core.readoff import gradients, riemannian, structured, vec_jacobian
 from matd.core.simplify import Simplifier, simplify
 
@@ -127,13 +127,87 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
         else:
             results = [_nonscalar(f, x, layout, log, names, simp) for x in xs]
     except NotDifferentiable as e:
-        raise MatdError(str(e), hint="first derivatives of spectral functions are available; "
-                        "their second derivatives are not") from None
+        raise not_differentiable(e, prog, f, wrt) from None
     d = Derivation(f, order, layout, results, log or [], names)
     if f.is_scalar and order == 1:
         d.df = simp(A.add(*(A.inner_display(r.gradient_raw, A.dvar(prog.variables[r.wrt]))
                                 for r in results)))
     return d
+
+
+def not_differentiable(e: NotDifferentiable, prog, f: Node, wrt: list[str]) -> MatdError:
+    """The user error for a function with no differential, at the call in the source: one
+    the program wrote (no derivative at all: which differentiable functions use it), or one a
+    first derivative brought in (no second derivative of the call it came from: the first
+    derivative is there)."""
+    from matd.core.expr import walk
+    bad = getattr(e, "node", None)
+    spans = getattr(prog, "spans", {})
+    if bad is None:
+        return MatdError(str(e))
+    fn = _spelled(bad.op)
+    if bad in set(walk(f)):   # written (or built while typing a call): the first derivative
+        call = bad if spans.get(bad) else next(
+            (n for n in walk(f) if spans.get(n) and bad in set(walk(n))), None)
+        users = _differentiable_users(bad.op)
+        if len(users) == 1:
+            alt = f"{users[0]} is differentiable (its derivative uses {fn})"
+        elif users:
+            alt = f"{_join(users)} are differentiable (their derivatives use {fn})"
+        else:
+            alt = f"differentiate by a variable that {fn}'s argument does not depend on"
+        doc = PRIMS[bad.op].doc.partition(":")[0]
+        return MatdError(f"{fn} has no closed-form differential in matd", _span(call, spans),
+                         f"matd has no derivative of {fn}{' — ' + doc if doc else ''}; {alt}")
+    origin = None   # the call whose first derivative brought ``bad`` in
+    for same in (lambda m: m is bad, lambda m: m.op == bad.op):
+        origin = next((n for n in walk(f) if spans.get(n) and n.args and
+                       any(same(m) for m in walk(differential(n, wrt)))), None)
+        if origin is not None:
+            break
+    what = _spelled(origin.op) if origin is not None else "the expression"
+    return MatdError(f"{what} has no second derivative in matd: its first derivative uses "
+                     f"{fn}, which has no closed-form differential", _span(origin, spans),
+                     "first derivatives are available: without --order 2, matd gives "
+                     + _join([f"∂f/∂{x}" for x in wrt]))
+
+
+def _spelled(op: str) -> str:
+    spellings = PRIMS[op].spellings if op in PRIMS else ()
+    return spellings[0] if spellings else op
+
+
+def _span(node, spans):
+    got = spans.get(node) if node is not None else None
+    return got[0] if got else None
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _differentiable_users(fn: str) -> list[str]:
+    """The functions of the table (of one matrix) whose differential uses ``fn``, probed on
+    a square matrix X: where ``fn`` has none, what matd can differentiate instead.
+
+    >>> _differentiable_users("svd_u1")
+    ['specnorm']
+    """
+    from matd.core.expr import walk
+    from matd.core.shapes import Dim, Unifier
+    X = A.var("X", (Dim.sym("n"), Dim.sym("n")), ("sym",))
+    out = []
+    for p in PRIMS.values():
+        if p.arity != 1 or p.linear or p.d is None or p.op == fn or not p.spellings:
+            continue
+        try:
+            node = Node.make(p.op, (X,), (), p.shape(Unifier(), [X.shape], ()))
+            d = p.d(node, (X,), (A.dvar(X),))
+        except Exception:   # noqa: BLE001 - a row that takes parameters, or has no d
+            continue
+        if any(m.op == fn for m in walk(d)):
+            out.append(p.spellings[0])
+    return out
 
 
 def _scalar(f, xs, order, log, names, simp):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import matd.core.algebra as A
 from matd.core.expr import Node, walk
-from matd.core.primitives import PRIMS
+from matd.core.primitives import PRIMS, NotDifferentiable
 
 _LINEAR = {
     "add": lambda n, da: A.add(*da),
@@ -27,6 +27,15 @@ _LINEAR = {
     "broadcast": lambda n, da: A.broadcast(da[0], n.shape),
     "unvec": lambda n, da: A.unvec(da[0], n.params[0]),
 }
+
+
+class NotDifferentiableAt(NotDifferentiable):
+    """NotDifferentiable, raised by ``differential`` with the node whose differential does
+    not exist (so that a message can point at it)."""
+
+    def __init__(self, message: str, node: Node):
+        super().__init__(message)
+        self.node = node
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,12 @@ def differential(f: Node, wrt, steps: list | None = None, names: dict | None = N
                         A.fn(op, *da, params=node.params)
                     rule = f"linearity of {prim.doc}" if op not in _LINEAR else prim.doc
                 else:
-                    d = prim.d(node, node.args, da)
+                    try:
+                        d = prim.d(node, node.args, da)
+                    except NotDifferentiableAt:
+                        raise
+                    except NotDifferentiable as e:
+                        raise NotDifferentiableAt(str(e), node) from None
                     rule = prim.doc
                 if steps is not None:
                     if names and node in names:

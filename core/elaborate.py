@@ -23,7 +23,7 @@ from matd.core.primitives import FUNCTIONS, PRIMS, ShapeFail
 from matd.core.shapes import ONE, SCALAR, Clash, Dim, Unifier, shape_str
 from matd.core.syntax import Decl, Define, ExprStmt, FunDef, Source, Syn
 
-ATTRIBUTES = ("sym", "spd", "diag", "orth")
+ATTRIBUTES = ("sym", "spd", "diag", "orth", "simplex")
 SPECIAL_FORMS = ("ones", "zeros", "eye", "vector", "matrix", "commutation", "unvec")
 
 
@@ -47,11 +47,17 @@ class Statement:
 
 
 class Program:
-    """A typed program: its variables, definitions, functions and statements."""
+    """A typed program: its variables, definitions, functions and statements.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> sorted(parse_program("A: 1 x 1; c: 1; B: 1 x n; tr(A) + c").one_by_one)
+    ['A']
+    """
 
     def __init__(self, source: Source, variables: dict, declared: dict, dims: dict,
                  definitions: dict, functions: dict, statements: list,
-                 spans: dict | None = None, errors: list | None = None):
+                 spans: dict | None = None, errors: list | None = None,
+                 one_by_one: frozenset = frozenset()):
         self.source = source
         self.variables: dict[str, Node] = variables     # in order of appearance
         self.declared: dict[str, Span] = declared       # the declared ones
@@ -61,6 +67,10 @@ class Program:
         self.statements: list[Statement] = statements
         self.spans: dict[Node, list[Span]] = spans or {}
         self.errors: list[MatdError] = errors or []
+        # The IR types a 1×1 as a scalar; these are the variables declared with two sizes
+        # that are both 1 (A: 1 x 1): matrices, whose values and derivatives by them stay
+        # 2-d arrays (DESIGN §2).
+        self.one_by_one = one_by_one
 
     @property
     def result(self) -> Node | None:
@@ -72,6 +82,46 @@ class Program:
 
     def attrs(self, name: str) -> tuple[str, ...]:
         return self.variables[name].params[1]
+
+
+AXIS_FORMS = {"sum": "sum_axis", "mean": "mean_axis", "logsumexp": "logsumexp_axis",
+              "softmax": "softmax_axis"}   # f(X, k): along MATLAB dimension k
+
+
+# Names other libraries use, and what matd calls them.
+ELSEWHERE = {"cholesky": "chol(S)", "eig": "eigvals(S) and eigvecs(S)",
+             "eigh": "eigvals(S) and eigvecs(S)", "eigvalsh": "eigvals(S)",
+             "qr": "qr_q(X) and qr_r(X)", "svd": "svdvals(X), svd_u(X) and svd_v(X)",
+             "sylv": "sylvester(A, B, C)", "solve_sylvester": "sylvester(A, B, C)",
+             "maximum": "max(A, B)", "minimum": "min(A, B)", "average": "mean(X)",
+             "matrix_power": "X^k", "frobenius": "norm(X)", "outer": "x y^T",
+             "hadamard": "A .* B", "kronecker": "kron(A, B)", "logistic": "sigmoid(x)"}
+
+
+def unknown_function_hint(fn: str, user: set = frozenset()) -> str:
+    """A did-you-mean that stays within a family of functions: a matrix function is not
+    proposed for an elementwise one or the other way round (expm is not exp, sqrtm not
+    sqrt), and special forms are never proposed (max is not matrix); always says where the
+    list is.
+
+    >>> print(unknown_function_hint("logm"))
+    matd has no 'logm'; matrix functions: chol, expm, sqrtm, solve, inv, ... (see `matd functions` for the list)
+    >>> unknown_function_hint("sofmax")
+    "did you mean 'softmax'? (see `matd functions` for the list)"
+    """
+    from matd.core.primitives import family
+    where = "see `matd functions` for the list"
+    if fn.lower() in ELSEWHERE:
+        return f"matd writes it {ELSEWHERE[fn.lower()]} ({where})"
+    want = family(fn)
+    pool = [f for f in FUNCTIONS if want is None or family(f) == want] + sorted(user)
+    close = difflib.get_close_matches(fn, pool, n=1, cutoff=0.75)
+    if close:
+        return f"did you mean '{close[0]}'? ({where})"
+    if want == "matrix function":
+        return (f"matd has no '{fn}'; matrix functions: chol, expm, sqrtm, solve, inv, ... "
+                f"({where})")
+    return where
 
 
 def kind_of(name: str) -> str:
@@ -199,6 +249,17 @@ class _Elab:
         attrs = []
         for a, sp in d.attrs:
             if a in attrs:
+                continue
+            if a == "orth":   # orthonormal columns, QᵀQ = I: square, or n x p (Stiefel)
+                r, c = shape
+                if r.factors == c.factors and r.coef < c.coef:   # surely wide (2 x 3)
+                    raise MatdError(f"'orth' (QᵀQ = I) needs at least as many rows as "
+                                    f"columns, got {shape_str(shape)}", sp,
+                                    f"declare its transpose: {c.matd()} x {r.matd()} orth")
+                attrs.append(a)
+                continue
+            if a == "simplex":   # entries (a vector) or each row (a matrix) sum to 1
+                attrs.append(a)
                 continue
             if shape[0] != shape[1]:
                 raise MatdError(f"'{a}' needs a square matrix, got {shape_str(shape)}", sp,
@@ -378,13 +439,26 @@ class _Elab:
                             "define a function of one scalar, e.g. f(t) = log(1 + exp(t))")
         prim = FUNCTIONS.get(fn)
         if prim is None:
-            known = sorted(set(FUNCTIONS) | set(self.funcs) | set(SPECIAL_FORMS))
-            close = difflib.get_close_matches(fn, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see `matd functions` for the functions"
+            hint = unknown_function_hint(fn, set(self.funcs))
             if fn in self.vars or fn in self.defs:
                 hint = f"'{fn}' is not a function; for a product write '{fn} (...)' with a space"
             raise MatdError(f"unknown function '{fn}'", s.op_span or s.span, hint)
+        if fn in AXIS_FORMS and len(s.args) == 2:
+            k = self.axis_arg(s.args[1], fn)
+            x = self.expr(s.args[0])
+            self.u.settle(*x.shape)
+            return self.make(AXIS_FORMS[fn], (x,), s.args[:1], (k,), s.span)
+        if prim.op in ("tril", "triu") and len(s.args) in (1, 2):
+            k = self.offset_arg(s.args[1], fn) if len(s.args) == 2 else 0
+            return self.make(prim.op, (self.expr(s.args[0]),), s.args[:1], (k,), s.span)
+        if prim.op in ("max", "min") and len(s.args) == 2:
+            x, y = self.broadcast2(*self.both(*s.args), *s.args, fn)
+            return self.make(prim.op, (x, y), s.args, span=s.span)
         if len(s.args) != prim.arity:
+            if fn in AXIS_FORMS:
+                raise MatdError(f"{fn} takes 1 or 2 arguments, got {len(s.args)}", s.span,
+                                f"{fn}(X) of all entries, {fn}(X, 1) down the columns, "
+                                f"{fn}(X, 2) across the rows")
             raise MatdError(f"{fn} takes {prim.arity} argument{'s' * (prim.arity != 1)}, "
                             f"got {len(s.args)}", s.span)
         args = tuple(self.expr(a) for a in s.args)
@@ -394,6 +468,26 @@ class _Elab:
             return self.make("epow", (args[0], Node.make("const", (), (-1,), SCALAR)),
                              (s.args[0], s))
         return self.make(prim.op, args, s.args, span=s.span)
+
+    def axis_arg(self, s: Syn, fn: str) -> int:
+        """The dimension of an axis reduction: 1 (down the columns) or 2 (across the rows)."""
+        if s.kind == "num" and s.value in (1, 2) and isinstance(s.value, int):
+            return s.value
+        what = ("normalizes each column", "each row") if fn == "softmax" else \
+            ("works down the columns (a 1×n row)", "across the rows (an m×1 column)")
+        raise MatdError(f"the dimension of {fn}(X, k) is 1 or 2", s.span,
+                        f"{fn}(X, 1) {what[0]}, {fn}(X, 2) {what[1]}, as in MATLAB")
+
+    def offset_arg(self, s: Syn, fn: str) -> int:
+        """The diagonal of tril(M, k) / triu(M, k): an integer, 0 the main diagonal."""
+        sign = 1
+        if s.kind == "op" and s.value == "neg":
+            sign, s = -1, s.args[0]
+        if s.kind == "num" and isinstance(s.value, int):
+            return sign * s.value
+        raise MatdError(f"the diagonal of {fn}(M, k) is an integer", s.span,
+                        f"{fn}(M) keeps the main diagonal, {fn}(M, -1) starts below it, "
+                        f"{fn}(M, 1) above it")
 
     # -- operators ---------------------------------------------------------------------
     def both(self, a: Syn, b: Syn):
@@ -596,7 +690,11 @@ def elaborate(stmts: list, source: Source, collect_errors: bool = False,
     spans: dict[Node, list[Span]] = {}
     for node, sps in el.spans.items():
         spans.setdefault(z(node), []).extend(sps)
+    one_by_one = frozenset(name for st in stmts if isinstance(st, Decl) and len(st.dims) == 2
+                           for name, _ in st.names
+                           if name in variables and variables[name].is_scalar)
     return Program(source, variables,
                    {n: v.decl for n, v in el.vars.items() if v.decl is not None},
                    dims, {k: z(n) for k, (n, _) in el.defs.items()},
-                   {k: f for k, (f, _) in el.funcs.items()}, statements, spans, el.errors)
+                   {k: f for k, (f, _) in el.funcs.items()}, statements, spans, el.errors,
+                   one_by_one)

@@ -29,9 +29,12 @@ class Binding:
     origin: dict = field(default_factory=dict)   # dim -> where its size came from
 
 
-def user_shape(shape2d, shape) -> tuple:
-    """(r, c) -> () for a scalar, (r,) for a vector, (r, c) for a matrix."""
+def user_shape(shape2d, shape, matrix: bool = False) -> tuple:
+    """(r, c) -> () for a scalar, (r,) for a vector, (r, c) for a matrix (also a 1×1 one:
+    ``matrix``, a variable declared ``1 x 1``)."""
     r, c = shape
+    if matrix:
+        return tuple(shape2d)
     if r.is_one and c.is_one:
         return ()
     if c.is_one:
@@ -127,7 +130,8 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
 def check_promises(name: str, a, attrs, src: str = "the command line", eps: float = 2.2e-16):
     """A given value keeps what its declaration promises (sym, spd, orth, diag), to rounding:
     sym and spd symmetric within √eps of the largest entry, spd also Cholesky-factorable,
-    orth with QᵀQ = I (or QQᵀ = I when wide) within √eps·n, diag zero off the diagonal.
+    orth with QᵀQ = I (orthonormal columns: square, or n x p with n ≥ p) within √eps·p,
+    diag zero off the diagonal.
 
     >>> import numpy as np
     >>> check_promises("S", np.array([[1.0, 2.0], [2.0, 1.0]]), ("spd",))
@@ -136,7 +140,7 @@ def check_promises(name: str, a, attrs, src: str = "the command line", eps: floa
     matd.core.errors.MatdError: --at S: S is declared spd but is not positive definite (the array from the command line)
     """
     import numpy as np
-    promised = [t for t in ("spd", "sym", "orth", "diag") if t in attrs]
+    promised = [t for t in ("spd", "sym", "orth", "diag", "simplex") if t in attrs]
     if not promised:
         return
     m, n = a.shape
@@ -163,13 +167,23 @@ def check_promises(name: str, a, attrs, src: str = "the command line", eps: floa
                      "its Cholesky factorization fails; give a positive definite matrix, "
                      "or drop 'spd'")
         if attr == "orth":
-            k = min(m, n)
-            g = a.T @ a if m >= n else a @ a.T
-            dev = float(np.max(np.abs(g - np.eye(k)), initial=0.0))
-            if dev > np.sqrt(eps) * max(k, 1) * 10:
-                q = f"{name}ᵀ {name}" if m >= n else f"{name} {name}ᵀ"
-                fail(f"is not orthogonal (|{q} - I| reaches {dev:.3g})",
+            if m < n:
+                fail(f"has more columns than rows ({m} x {n}), so {name}ᵀ {name} ≠ I",
+                     f"orth is QᵀQ = I (orthonormal columns): give an n x p {name} with "
+                     f"n ≥ p, or declare and give its transpose")
+            dev = float(np.max(np.abs(a.T @ a - np.eye(n)), initial=0.0))
+            if dev > np.sqrt(eps) * max(n, 1) * 10:
+                fail(f"is not orthogonal (|{name}ᵀ {name} - I| reaches {dev:.3g})",
                      "give orthonormal columns (e.g. the Q of a QR), or drop 'orth'")
+        if attr == "simplex":
+            sums = a.sum(axis=0) if n == 1 else a.sum(axis=1)
+            dev = float(np.max(np.abs(sums - 1), initial=0.0))
+            low = float(np.min(a, initial=0.0))
+            if dev > np.sqrt(eps) * max(m * n, 1) or low < 0:
+                what = "its entries" if n == 1 else "its rows"
+                fail(f"is not on the simplex ({what} must be ≥ 0 and sum to 1; "
+                     + (f"a sum is off by {dev:.3g})" if low >= 0 else f"an entry is {low:.3g})"),
+                     "give probabilities (e.g. one-hot labels), or drop 'simplex'")
         if attr == "diag":
             off = a - np.diag(np.diag(a)) if m == n else a
             dev = float(np.max(np.abs(off), initial=0.0))
@@ -189,6 +203,10 @@ def fill_random(prog, b: Binding, rng, default: int = 3) -> Binding:
     need = given + sum(need_bytes(kind_of_var(prog.variables[n]), s) for n, s in todo.items())
     _refuse_above_memory(need, "--random: the inputs", todo)
     for name, shape in todo.items():
+        if kind_of_var(prog.variables[name]) == "orth" and shape[0] < shape[1]:
+            raise MatdError(f"--random: {name} is declared orth (QᵀQ = I) but is "
+                            f"{shape[0]} x {shape[1]} here, with more columns than rows",
+                            hint="give sizes with at least as many rows as columns (--dims)")
         try:
             b.env[name] = draw(kind_of_var(prog.variables[name]), shape, rng)
         except MemoryError:
@@ -266,17 +284,23 @@ def _vars(node):
     return free_vars(node)
 
 
+def declared_matrix(prog, node) -> bool:
+    """Whether ``node`` is a variable declared ``1 x 1``: a matrix, 2-d in numbers, where the
+    IR (a 1×1 is a scalar) cannot tell."""
+    return node.op == "var" and node.params[0] in prog.one_by_one
+
+
 def value(prog, b: Binding):
     """The program's result, in the user's shape."""
     f = prog.result
     v = run([f], prog, b)[0]
-    return v.reshape(user_shape(v.shape, f.shape))
+    return v.reshape(user_shape(v.shape, f.shape, declared_matrix(prog, f)))
 
 
 def _xshape(prog, b, name):
     var = prog.variables[name]
     s2 = (size(var.shape[0], b.sizes), size(var.shape[1], b.sizes))
-    return s2, user_shape(s2, var.shape)
+    return s2, user_shape(s2, var.shape, declared_matrix(prog, var))
 
 
 def unvec(J, fshape2d, fuser, xshape2d, xuser):
@@ -290,7 +314,7 @@ def derivative_array(prog, b: Binding, r, f):
     import numpy as np
     x2, xu = _xshape(prog, b, r.wrt)
     f2 = (size(f.shape[0], b.sizes), size(f.shape[1], b.sizes))
-    fu = user_shape(f2, f.shape)
+    fu = user_shape(f2, f.shape, declared_matrix(prog, f))
     if r.kind in ("hessian", "vec-hessian"):
         f2, fu = x2, xu
     if r.derivative is None:   # no closed form: exact directional derivatives, column by column
@@ -308,8 +332,8 @@ def derivative_array(prog, b: Binding, r, f):
         J = np.stack(cols, axis=1)
         return unvec(J, f2, fu, x2, xu)
     D = run([r.derivative], prog, b)[0]
-    if r.kind == "gradient" or r.kind == "derivative":
-        return D.reshape(tuple(fu) + tuple(xu)) if r.kind == "gradient" else D.reshape(fu)
+    if r.kind in ("gradient", "derivative"):   # a derivative is by a scalar (or 1 x 1) X
+        return D.reshape(tuple(fu) + tuple(xu))
     return unvec(D, f2, fu, x2, xu)
 
 
@@ -362,7 +386,8 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
                            f"the function is not defined, or overflows, near this {r.wrt}",
                            hint="check at another point, or rescale the inputs")
     t2 = J.shape[:2]
-    tu = user_shape(t2, target.shape)
+    tu = xu if r.kind in ("hessian", "vec-hessian") else \
+        user_shape(t2, target.shape, declared_matrix(prog, target))
     out = J.reshape(tuple(tu) + tuple(xu))
     attrs = prog.variables[r.wrt].params[1]
     if r.kind == "gradient" and len(xu) == 2:   # the gradient within the structure

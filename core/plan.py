@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from matd.core.errors import MatdError
 from matd.core.expr import Node, walk
-from matd.core.primitives import PRIMS, _commutation
+from matd.core.primitives import PRIMS, DomainError, _commutation
 
 
 class NumericError(MatdError):
@@ -287,6 +287,9 @@ class Plan:
                 raise
             except MemoryError as e:   # also CuPy's OutOfMemoryError
                 raise _memory_error(st, e) from None
+            except DomainError as e:   # a kernel's own account of the trouble
+                raise _at(NumericError(f"cannot evaluate {_what(st)}: {e}",
+                                       hint=e.hint or _hint(st)), st) from None
             except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
                 if _too_big(e):
                     raise _memory_error(st, e) from None

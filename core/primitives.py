@@ -35,9 +35,12 @@ from matd.core.shaperules import (ShapeFail, r_dot, r_diag, r_div, r_epow, r_kro
                                   r_matmul, r_mpow, r_pinv, r_same, r_same2, r_scalar, r_smul,
                                   r_square, r_square_scalar, r_transpose, r_vec, r_vector,
                                   r_vector_of_square, r_left_vector, r_right_vector,
-                                  r_unvec)
+                                  r_unvec, r_axis, r_solve, r_eigvals, r_columns_vector,
+                                  r_columns_square, r_gaps, r_frechet, r_frechet2, r_sylvester,
+                                  r_softmax)
 
-__all__ = ["PRIMS", "FUNCTIONS", "Prim", "ShapeFail", "NotDifferentiable", "NoClosedForm"]
+__all__ = ["PRIMS", "FUNCTIONS", "Prim", "ShapeFail", "NotDifferentiable", "NoClosedForm",
+           "DomainError"]
 
 # Precedence levels of DESIGN §1, low to high.
 SUM, PROD, UNARY, POSTFIX, ATOM = 1, 2, 3, 4, 5
@@ -45,11 +48,14 @@ SUM, PROD, UNARY, POSTFIX, ATOM = 1, 2, 3, 4, 5
 
 # --- printing columns -------------------------------------------------------
 class Call(NamedTuple):
-    """``name(args)``; ``uni`` and ``latex`` name it in those formats."""
+    """``name(args)``; ``uni`` and ``latex`` name it in those formats.  ``params``: how
+    the node's params are written after the arguments: "" (not at all), "axis"
+    (``sum(X, 2)``) or "offset" (``tril(M, -1)``, and ``tril(M)`` for offset 0)."""
 
     name: str
     uni: str | None = None
     latex: str | None = None
+    params: str = ""
 
 
 class Infix(NamedTuple):
@@ -85,6 +91,15 @@ class Leaf(NamedTuple):
 
 class NotDifferentiable(Exception):
     """No closed-form differential (e.g. of an eigenvector primitive)."""
+
+
+class DomainError(ValueError):
+    """A kernel's input outside the function's domain (not positive definite, repeated
+    eigenvalues, a wide matrix for a thin factor): said plainly, with a hint."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 class NoClosedForm(Exception):
@@ -132,6 +147,59 @@ _DIAG_SRC = """def _diag(x):
 _POLAR_SRC = """def _polar(x):
     u, _, vh = np.linalg.svd(x, full_matrices=False)
     return u @ vh"""
+
+_SIGNED_SRC = """def _signed(v, ref=None):
+    r = v if ref is None else ref
+    pick = r[np.argmax(np.abs(r), axis=0), np.arange(r.shape[1])]
+    return v * np.where(pick < 0, -1.0, 1.0)"""
+_EIGVECS_SRC = """def _eigvecs(x):
+    return _signed(np.linalg.eigh((x + x.T) / 2)[1])
+
+""" + _SIGNED_SRC
+_SVD_U_SRC = """def _svd_u(x):
+    return _signed(np.linalg.svd(x, full_matrices=False)[0])
+
+""" + _SIGNED_SRC
+_SVD_V_SRC = """def _svd_v(x):
+    u, _, vh = np.linalg.svd(x, full_matrices=False)
+    return _signed(vh.T, u)
+
+""" + _SIGNED_SRC
+_QR_Q_SRC = """def _qr_q(x):
+    q, r = np.linalg.qr(x)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)"""
+_QR_R_SRC = """def _qr_r(x):
+    q, r = np.linalg.qr(x)
+    return r * np.where(np.diag(r) < 0, -1.0, 1.0)[:, None]"""
+_GAPINV_SRC = """def _gapinv(v):
+    g = v.reshape(1, -1) - v.reshape(-1, 1)
+    off = 1 - np.eye(len(g))
+    return off / (g + np.eye(len(g)))"""
+_SQRTM_SRC = """def _sqrtm(x):
+    w, v = np.linalg.eigh((x + x.T) / 2)
+    return (v * np.sqrt(w)) @ v.T"""
+_CHOL_SRC = """def _chol(x):
+    return np.linalg.cholesky((x + x.T) / 2)"""
+_EXPM_SRC = """def _expm(x):
+    from scipy.linalg import expm
+    return expm(x)"""
+_FRECHET_SRC = """def _expm_frechet(a, e):
+    from scipy.linalg import expm_frechet
+    return expm_frechet(a, e, compute_expm=False)"""
+_FRECHET2_SRC = """def _expm_frechet2(a, e, f):
+    from scipy.linalg import expm_frechet
+    n, z = len(a), np.zeros_like(a)
+    big = np.block([[a, e], [z, a]])
+    return expm_frechet(big, np.block([[f, z], [z, f]]), compute_expm=False)[:n, n:]"""
+_SYLVESTER_SRC = """def _sylvester(a, b, c):
+    from scipy.linalg import solve_sylvester
+    return solve_sylvester(a, b, c)"""
+_LSE_AXIS_SRC = """def _logsumexp_axis(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    return m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))"""
+_SOFTMAX_AXIS_SRC = """def _softmax_axis(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)"""
 
 
 # --- helpers the columns share ---------------------------------------------------------
@@ -281,6 +349,417 @@ def _kron(xp, a, b):
     return xp.reshape(out, (m * p, n * q))
 
 
+# --- batches, axes and matrix functions (DESIGN §1) -------------------------------------
+def _dim_node(d):
+    """A dimension as a scalar node (a number where it is one)."""
+    from matd.core.expr import Node
+    from matd.core.shapes import SCALAR
+    return A.const(d.coef) if d.is_const else Node.make("dim", (), (d,), SCALAR)
+
+
+def _axis_count(n):
+    """How many entries an axis reduction of n's argument adds up (rows for k = 1)."""
+    m, k = n.args[0].shape
+    return m if n.params[0] == 1 else k
+
+
+def _spread(n, G):
+    """G (the shape of an axis reduction) repeated back over the argument's shape."""
+    return A.broadcast(G, n.args[0].shape)
+
+
+def _axis_vjac(n, i):
+    """vec(1ᵀ X) = (Iₙ ⊗ 1ₘᵀ) vec X; vec(X 1) = (1ₙᵀ ⊗ Iₘ) vec X."""
+    m, k = n.args[0].shape
+    if n.params[0] == 1:
+        return A.kron(A.eye(k), A.transpose(A.ones((m, ONE))))
+    return A.kron(A.transpose(A.ones((k, ONE))), A.eye(m))
+
+
+def _axis_sum(x, k):
+    return A.fn("sum_axis", x, params=(k,))
+
+
+def _softmax_axis_d(n, a, da):
+    """dS = S ∘ (dZ − sum(S ∘ dZ, k)), the sum broadcast back over the rows or columns."""
+    k = n.params[0]
+    return A.hadamard(n, A.sub(da[0], A.broadcast(_axis_sum(A.hadamard(n, da[0]), k),
+                                                  n.shape)))
+
+
+def _step_of(x):
+    return A.fn("step", x)
+
+
+def _extreme_d(sign):
+    """d max(A, B) = step(A − B) ∘ dA + step(B − A) ∘ dB, d min(A, B) with the steps
+    swapped; at a tie both steps are 0, the convention of relu at 0."""
+    def d(n, a, da):
+        up, down = _step_of(A.sub(a[0], a[1])), _step_of(A.sub(a[1], a[0]))
+        if sign < 0:
+            up, down = down, up
+        return A.add(A.hadamard(up, da[0]), A.hadamard(down, da[1]))
+    return d
+
+
+def _sym_d(x, dx):
+    """The direction of a function that reads its argument as symmetric: dS itself where S
+    is known symmetric, else its symmetric part (dS + dSᵀ)/2."""
+    if A.is_sym(x) or A.is_zero(dx):
+        return dx
+    return A.smul(A.const(0.5), A.add(dx, A.transpose(dx)))
+
+
+def _chol_d(n, a, da):
+    """dL = L Φ(L⁻¹ dS L⁻ᵀ), Φ(M) = tril(M, -1) + diag(diag(M))/2 (Murray 2016, eq. 8)."""
+    Linv = A.inv(n)
+    M = A.matmul(Linv, _sym_d(a[0], da[0]), A.transpose(Linv))
+    phi = A.add(A.fn("tril", M, params=(-1,)),
+                A.smul(A.const(0.5), A.fn("diag", A.fn("diag", M))))
+    return A.matmul(n, phi)
+
+
+def _frechet(a, e):
+    """L(A, E), with what needs no linear map taken out: scalars (L(A, c E) = c L(A, E)),
+    and directions that commute with A (L(c E, E) = E e^(c E))."""
+    if e.op in ("smul", "neg") and not e.is_scalar:
+        inner = _frechet(a, e.args[-1])
+        return A.neg(inner) if e.op == "neg" else A.smul(e.args[0], inner)
+    if a is e or a.op == "smul" and a.args[1] is e or e.op == "eye":
+        return A.matmul(e, A.fn("expm", a))
+    return A.fn("expm_frechet", a, e)
+
+
+def _frechet_d(n, a, da):
+    """d L(A, E) = L(A, dE) + L₂(A; E, dA), L₂ the second Fréchet derivative."""
+    return A.add(_frechet(a[0], da[1]),
+                 A.fn("expm_frechet2", a[0], a[1], da[0]) if not A.is_zero(da[0]) else None)
+
+
+def _frechet2_d(n, a, da):
+    if not A.is_zero(da[0]):
+        raise NotDifferentiable("expm_frechet2 (the second derivative of expm) has no "
+                                "closed-form differential in A in matd: expm has first and "
+                                "second derivatives")
+    return A.add(A.fn("expm_frechet2", a[0], da[1], a[2]) if not A.is_zero(da[1]) else None,
+                 A.fn("expm_frechet2", a[0], a[1], da[2]) if not A.is_zero(da[2]) else None)
+
+
+def _frechet2_adjoint(n, i, G):
+    """⟨G, L₂(A; E, F)⟩ = ⟨L₂(Aᵀ; Eᵀ, G), F⟩ (L₂ is symmetric in E and F)."""
+    a, e, f = n.args
+    other = f if i == 1 else e
+    return A.fn("expm_frechet2", A.transpose(a), A.transpose(other), G)
+
+
+def _sylvester_d(n, a, da):
+    """A Y + Y B = C  ⇒  A dY + dY B = dC − dA Y − Y dB."""
+    rhs = A.sub(da[2], A.add(A.matmul(da[0], n), A.matmul(n, da[1])))
+    return A.fn("sylvester", a[0], a[1], rhs)
+
+
+def _solve_d(n, a, da):
+    """d A⁻¹B = A⁻¹ (dB − dA A⁻¹B)."""
+    return A.fn("solve", a[0], A.sub(da[1], A.matmul(da[0], n)))
+
+
+def _eig_parts(S):
+    lam = A.fn("eigvals", S)
+    return lam, A.fn("eigvecs", S)
+
+
+def _eigvals_d(n, a, da):
+    """dλᵢ = vᵢᵀ dS vᵢ: dλ = diag(Vᵀ dS V) (Magnus & Neudecker, Thm 8.9)."""
+    V = A.fn("eigvecs", a[0])
+    return A.fn("diag", A.matmul(A.transpose(V), _sym_d(a[0], da[0]), V))
+
+
+def _eigvecs_d(n, a, da):
+    """dV = V (F ∘ Vᵀ dS V), F = gapinv(λ): Fᵢⱼ = 1/(λⱼ − λᵢ), 0 on the diagonal."""
+    lam = A.fn("eigvals", a[0])
+    F = A.fn("gapinv", lam)
+    return A.matmul(n, A.hadamard(F, A.matmul(A.transpose(n), _sym_d(a[0], da[0]), n)))
+
+
+def _gapinv_d(n, a, da):
+    """dFᵢⱼ = −Fᵢⱼ² (dλⱼ − dλᵢ)."""
+    k = n.shape[0]
+    dl = da[0]
+    spread = A.sub(A.broadcast(A.transpose(dl), (k, k)), A.broadcast(dl, (k, k)))
+    return A.neg(A.hadamard(A.hadamard(n, n), spread))
+
+
+def _svd_parts(X):
+    s = A.fn("svdvals", X)
+    return A.fn("svd_u", X), s, A.fn("svd_v", X)
+
+
+def _svdvals_d(n, a, da):
+    """dσᵢ = uᵢᵀ dX vᵢ: dσ = diag(Uᵀ dX V)."""
+    U, _, V = _svd_parts(a[0])
+    return A.fn("diag", A.matmul(A.transpose(U), da[0], V))
+
+
+def _svd_terms(X, dX):
+    U, s, V = _svd_parts(X)
+    F = A.fn("gapinv", A.hadamard(s, s))
+    P = A.matmul(A.transpose(U), dX, V)          # Uᵀ dX V
+    Sg, Si = A.fn("diag", s), A.fn("diag", A.hdiv(1, s))
+    return U, V, F, P, Sg, Si
+
+
+def _svd_u_d(n, a, da):
+    """dU = U (F ∘ (P Σ + Σ Pᵀ)) + (I − U Uᵀ) dX V Σ⁻¹, P = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)
+    (Townsend 2016)."""
+    U, V, F, P, Sg, Si = _svd_terms(a[0], da[0])
+    inner = A.hadamard(F, A.add(A.matmul(P, Sg), A.matmul(Sg, A.transpose(P))))
+    m = a[0].shape[0]
+    out = A.sub(A.eye(m), A.matmul(U, A.transpose(U)))
+    return A.add(A.matmul(U, inner), A.matmul(out, da[0], V, Si))
+
+
+def _svd_v_d(n, a, da):
+    """dV = V (F ∘ (Σ P + Pᵀ Σ)) + (I − V Vᵀ) dXᵀ U Σ⁻¹ (Townsend 2016)."""
+    U, V, F, P, Sg, Si = _svd_terms(a[0], da[0])
+    inner = A.hadamard(F, A.add(A.matmul(Sg, P), A.matmul(A.transpose(P), Sg)))
+    k = a[0].shape[1]
+    out = A.sub(A.eye(k), A.matmul(V, A.transpose(V)))
+    return A.add(A.matmul(V, inner), A.matmul(out, A.transpose(da[0]), U, Si))
+
+
+def _qr_omega(X, dX):
+    """(Q, R, Ω): M = Qᵀ dX R⁻¹ and Ω = tril(M, -1) − tril(M, -1)ᵀ, the skew part that
+    keeps Q's columns orthonormal (Walter & Lehmann 2018)."""
+    Q, R = A.fn("qr_q", X), A.fn("qr_r", X)
+    M = A.matmul(A.transpose(Q), dX, A.inv(R))
+    low = A.fn("tril", M, params=(-1,))
+    return Q, R, A.sub(low, A.transpose(low))
+
+
+def _qr_q_d(n, a, da):
+    """dQ = Q Ω + (I − Q Qᵀ) dX R⁻¹."""
+    Q, R, Om = _qr_omega(a[0], da[0])
+    out = A.sub(A.eye(a[0].shape[0]), A.matmul(Q, A.transpose(Q)))
+    return A.add(A.matmul(Q, Om), A.matmul(out, da[0], A.inv(R)))
+
+
+def _qr_r_d(n, a, da):
+    """dR = Qᵀ dX − Ω R."""
+    Q, R, Om = _qr_omega(a[0], da[0])
+    return A.sub(A.matmul(A.transpose(Q), da[0]), A.matmul(Om, R))
+
+
+def _tri_mask(xp, shape, k, lower, dtype):
+    m, n = shape
+    i = xp.reshape(xp.arange(m), (m, 1))
+    j = xp.reshape(xp.arange(n), (1, n))
+    keep = (j - i <= k) if lower else (j - i >= k)
+    return xp.astype(keep, dtype)
+
+
+def _tri(xp, a, k, lower):
+    return a * _tri_mask(xp, a.shape, k, lower, a.dtype)
+
+
+def _tri_vjac(lower):
+    def vjac(n, i):
+        m, k = n.shape
+        mask = A.fn("tril" if lower else "triu", A.ones((m, k)), params=n.params)
+        return A.fn("diag", A.fn("vec", mask))
+    return vjac
+
+
+def _namespace(xp) -> str:
+    return getattr(xp, "__name__", "")
+
+
+def _linalg_library(xp):
+    """SciPy's linalg on the CPU, cupyx.scipy's on the GPU, imported when first needed."""
+    if "cupy" in _namespace(xp):
+        import cupyx.scipy.linalg as sl
+        return sl
+    try:
+        import scipy.linalg as sl
+    except ImportError:
+        from matd.core.errors import MatdError
+        raise MatdError("this formula needs SciPy (the matrix exponential and Sylvester "
+                        "solves come from scipy.linalg)",
+                        hint="install it: pip install 'matd[scipy]'") from None
+    return sl
+
+
+def _library_call(xp, f, *arrays):
+    """f (a SciPy function) on arrays of namespace xp: directly on numpy and CuPy, through
+    numpy for the other array-API namespaces (array_api_strict)."""
+    name = _namespace(xp)
+    dtype = arrays[0].dtype
+    if "numpy" in name or "cupy" in name:
+        out = f(*arrays)
+        return out if out.dtype == dtype else xp.astype(out, dtype)   # float32 stays float32
+    import numpy as np
+    out = f(*(np.asarray(a) for a in arrays))
+    return xp.asarray(out, dtype=dtype)
+
+
+def _expm(xp, a):
+    sl = _linalg_library(xp)
+    return _library_call(xp, sl.expm, a)
+
+
+def _expm_frechet(xp, a, e):
+    """L(A, E), the Fréchet derivative of expm at A along E: SciPy's expm_frechet, or the
+    block-triangular identity expm([[A, E], [0, A]]) = [[e^A, L(A, E)], [0, e^A]]."""
+    sl = _linalg_library(xp)
+    if hasattr(sl, "expm_frechet") and "cupy" not in _namespace(xp):
+        return _library_call(xp, lambda x, y: sl.expm_frechet(x, y, compute_expm=False), a, e)
+    n = a.shape[0]
+    top = xp.concat([a, e], axis=1)
+    bottom = xp.concat([xp.zeros_like(a), a], axis=1)
+    big = _library_call(xp, sl.expm, xp.concat([top, bottom], axis=0))
+    return big[:n, n:]
+
+
+def _expm_frechet2(xp, a, e, f):
+    """L₂(A; E, F) = d/dt L(A + tF, E): the top-right n×n block of L(B, diag(F, F)) with
+    B = [[A, E], [0, A]] (the block identity once more)."""
+    n = a.shape[0]
+    z = xp.zeros_like(a)
+    B = xp.concat([xp.concat([a, e], axis=1), xp.concat([z, a], axis=1)], axis=0)
+    D = xp.concat([xp.concat([f, z], axis=1), xp.concat([z, f], axis=1)], axis=0)
+    return _expm_frechet(xp, B, D)[:n, n:]
+
+
+def _symmetric(a):
+    return (a + a.T) / 2
+
+
+def _sqrtm(xp, a):
+    """The principal square root of a symmetric positive definite matrix, by eigh."""
+    w, v = xp.linalg.eigh(_symmetric(a))
+    if bool(xp.any(w <= 0)):
+        raise DomainError("sqrtm needs a positive definite matrix; this one has an "
+                          f"eigenvalue {float(xp.min(w)):.3g}",
+                          "give a symmetric positive definite argument")
+    return _symmetric((v * xp.reshape(xp.sqrt(w), (1, -1))) @ v.T)
+
+
+def _sylvester(xp, a, b, c):
+    """The Y with A Y + Y B = C: by the eigendecompositions where A and B are symmetric
+    (as for sqrtm's derivative), else SciPy's solve_sylvester (Bartels–Stewart)."""
+    if bool(xp.all(a == a.T)) and bool(xp.all(b == b.T)):
+        wa, va = xp.linalg.eigh(a)
+        wb, vb = xp.linalg.eigh(b)
+        den = xp.reshape(wa, (-1, 1)) + xp.reshape(wb, (1, -1))
+        if bool(xp.any(den == 0)):
+            raise DomainError("the Sylvester equation A Y + Y B = C has no unique solution "
+                              "(A and -B share an eigenvalue)")
+        return va @ ((va.T @ c @ vb) / den) @ vb.T
+    sl = _linalg_library(xp)
+    if hasattr(sl, "solve_sylvester"):
+        return _library_call(xp, sl.solve_sylvester, a, b, c)
+    n, k = c.shape            # cupyx.scipy has none: vec(Y) = (I ⊗ A + Bᵀ ⊗ I)⁻¹ vec(C)
+    M = _kron(xp, xp.eye(k, dtype=a.dtype), a) + _kron(xp, b.T, xp.eye(n, dtype=a.dtype))
+    y = xp.linalg.solve(M, xp.reshape(c.T, (-1, 1)))
+    return xp.reshape(y, (k, n)).T
+
+
+def _chol(xp, a):
+    try:
+        L = xp.linalg.cholesky(_symmetric(a))
+    except Exception:  # noqa: BLE001 - numpy's LinAlgError, said plainly
+        raise DomainError("chol needs a positive definite matrix",
+                          "give a symmetric positive definite argument") from None
+    if not bool(xp.all(xp.isfinite(L))):   # CuPy returns NaN instead of raising
+        raise DomainError("chol needs a positive definite matrix",
+                          "give a symmetric positive definite argument")
+    return L
+
+
+def _signed_columns(xp, v, ref=None):
+    """Columns flipped so that the entry of largest magnitude of each column of ``ref``
+    (default: v itself) is positive: the sign convention of eigvecs, svd_u and svd_v."""
+    r = v if ref is None else ref
+    idx = xp.argmax(xp.abs(r), axis=0)
+    rows = xp.reshape(xp.arange(r.shape[0]), (-1, 1))
+    picked = xp.sum(xp.where(rows == xp.reshape(idx, (1, -1)), r, xp.zeros_like(r)), axis=0)
+    sign = xp.where(picked < 0, -xp.ones_like(picked), xp.ones_like(picked))
+    return v * xp.reshape(sign, (1, -1))
+
+
+def _close_pair(xp, w) -> bool:
+    """Two of the sorted values w (nearly) coincide, relative to the largest."""
+    if w.shape[0] < 2:
+        return False
+    scale = float(xp.max(xp.abs(w)))
+    return bool(xp.any(xp.abs(w[1:] - w[:-1]) <= 1e-10 * max(scale, 1e-300)))
+
+
+def _eigh(xp, a):
+    w, v = xp.linalg.eigh(_symmetric(a))
+    if _close_pair(xp, w):
+        raise DomainError("eigvecs needs distinct eigenvalues; two of them coincide here, "
+                          "so the eigenvectors are not determined",
+                          "eigenvectors (and the derivatives of eigvals) assume distinct "
+                          "eigenvalues; evaluate at a point where they are distinct")
+    return w, _signed_columns(xp, v)
+
+
+def _svd(xp, a, factors=True):
+    m, n = a.shape
+    if m < n:
+        raise DomainError(f"svdvals, svd_u and svd_v need at least as many rows as columns "
+                          f"(this is {m} x {n})", "transpose the argument: the SVD of Xᵀ "
+                          "swaps U and V")
+    u, s, vh = xp.linalg.svd(a, full_matrices=False)
+    if factors:
+        zero = m > n and n and float(s[-1]) <= 1e-12 * max(m, n) * float(s[0])
+        if _close_pair(xp, s) or zero:
+            raise DomainError("svd_u and svd_v need distinct singular values"
+                              + (", and nonzero ones for a tall matrix" if m > n else "")
+                              + "; here they are not, so the singular vectors are not "
+                              "determined", "singular vectors (and the derivatives of svdvals) "
+                              "assume distinct, nonzero singular values")
+    return _signed_columns(xp, u), s, _signed_columns(xp, vh.T, u)
+
+
+def _qr(xp, a):
+    m, n = a.shape
+    if m < n:
+        raise DomainError(f"the thin QR needs at least as many rows as columns "
+                          f"(this is {m} x {n})", "qr_q and qr_r factor a tall matrix")
+    q, r = xp.linalg.qr(a)
+    d = xp.linalg.diagonal(r)
+    big = float(xp.max(xp.abs(d))) if n else 0.0
+    if bool(xp.any(xp.abs(d) <= 1e-12 * max(m, n) * big)) or big == 0:
+        raise DomainError("qr_q and qr_r need a matrix of full column rank; this one is "
+                          "(numerically) rank-deficient", "the QR factors are not "
+                          "differentiable where the columns are linearly dependent")
+    sign = xp.where(d < 0, -xp.ones_like(d), xp.ones_like(d))
+    return q * xp.reshape(sign, (1, -1)), r * xp.reshape(sign, (-1, 1))
+
+
+def _gapinv(xp, v):
+    """Fᵢⱼ = 1/(vⱼ − vᵢ) off the diagonal, 0 on it; an error where two values coincide."""
+    gaps = xp.reshape(v, (1, -1)) - xp.reshape(v, (-1, 1))
+    k = gaps.shape[0]
+    off = 1 - xp.eye(k, dtype=v.dtype)
+    scale = float(xp.max(xp.abs(v))) if k else 0.0
+    tiny = (xp.abs(gaps) <= 1e-10 * max(scale, 1e-300)) & (off > 0)
+    if bool(xp.any(tiny)):
+        raise DomainError("two eigenvalues (or two singular values) coincide, where "
+                          "eigvecs (svd_u, svd_v) have no derivative",
+                          "their derivatives assume distinct values; evaluate at a point "
+                          "where they are distinct")
+    return off / (gaps + (1 - off))
+
+
+def _lse_axis(xp, a, k):
+    ax = k - 1
+    m = xp.max(a, axis=ax, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    return m + xp.log(xp.sum(xp.exp(a - m), axis=ax, keepdims=True))
+
+
 # --- the table ----------------------------------------------------------------------------
 _ROWS = [
     # leaves (the evaluator and the differentiator know them)
@@ -344,11 +823,11 @@ _ROWS = [
          adjoint=_adjoint_from_vjac, vjac=_kron_vjac,
          kernel=lambda xp, n, a, b: _kron(xp, a, b),
          sample=("A: m x n; B: p x q; sum(exp(kron(A, B)))", {})),
-    Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), linear=True,
+    Prim("transpose", 1, r_transpose, Postfix("^T", "ᵀ", r"^{\top}"), ("transpose",), linear=True,
          py="{0}.T", doc="transpose", adjoint=lambda n, i, G: A.transpose(G),
          vjac=lambda n, i: A.commutation(*n.args[0].shape),
          kernel=lambda xp, n, a: a.T, sample=("A: m x n; B: n x m; tr(A^T B^T)", {})),
-    Prim("inv", 1, r_square("inverse"), Postfix("^-1", "⁻¹", "^{-1}"), ("inv",),
+    Prim("inv", 1, r_square("inverse"), Postfix("^-1", "⁻¹", "^{-1}"), ("inv", "inverse"),
          py="np.linalg.inv({0})", doc="inverse: d X⁻¹ = −X⁻¹ dX X⁻¹",  # Cookbook (59)
          d=lambda n, a, da: A.neg(A.matmul(n, da[0], n)),
          kernel=lambda xp, n, a: xp.linalg.inv(a),
@@ -375,7 +854,7 @@ _ROWS = [
          d=lambda n, a, da: A.hadamard(A.ufunc_derivative(n), da[0]),
          sample=("sp2(t) = log(1 + exp(2 t)); X: m x n; sum(sp2(X))", {})),
     # linear functions
-    Prim("tr", 1, r_square_scalar("tr"), Call("tr", latex=r"\operatorname{tr}"), ("tr",),
+    Prim("tr", 1, r_square_scalar("tr"), Call("tr", latex=r"\operatorname{tr}"), ("tr", "trace"),
          linear=True,
          py="np.trace({0}).reshape(1, 1)",
          doc="trace", adjoint=lambda n, i, G: A.smul(G, A.eye(n.args[0].shape[0])),
@@ -509,7 +988,7 @@ _ROWS = [
          py="_logsumexp({0})", py_helper=_LSE_SRC, doc="log Σ exp(xᵢ): d = ⟨exp(X − lse), dX⟩",
          d=lambda n, a, da: A.inner(A.fn("exp", A.sub(a[0], n)), da[0]),
          kernel=lambda xp, n, a: _logsumexp(xp, a), sample=("X: m x n; logsumexp(X)", {})),
-    Prim("softmax", 1, r_vector("softmax"), Call("softmax", latex=r"\operatorname{softmax}"),
+    Prim("softmax", 1, r_softmax, Call("softmax", latex=r"\operatorname{softmax}"),
          ("softmax",),
          py="np.exp({0} - _logsumexp({0}))", py_helper=_LSE_SRC,
          doc="exp(x)/Σexp(x): ds = s ∘ dx − s (sᵀ dx)",
@@ -563,6 +1042,181 @@ _ROWS = [
          py="_polar({0})", py_helper=_POLAR_SRC,
          doc="orthogonal polar factor U Vᵀ of X = U Σ Vᵀ", d=_no_d("polar"),
          kernel=lambda xp, n, a: _polar(xp, a)),
+    # batches: reductions along a dimension (MATLAB numbering: 1 down the columns, 2 across)
+    Prim("sum_axis", 1, r_axis, Call("sum", params="axis"), linear=True,
+         py="np.sum({0}, axis={axis}, keepdims=True)",
+         doc="sum along dimension k (k = 1 sums each column into a 1×n row, k = 2 each row "
+             "into an m×1 column)",
+         adjoint=lambda n, i, G: _spread(n, G), vjac=_axis_vjac,
+         kernel=lambda xp, n, a: xp.sum(a, axis=n.params[0] - 1, keepdims=True),
+         sample=("X: m x n; a: n; b: m; sum(X, 1) a + b^T sum(X .* X, 2)", {})),
+    Prim("mean", 1, r_scalar, Call("mean"), ("mean",),
+         linear=True, py="np.mean({0}).reshape(1, 1)",
+         doc="mean of all entries (mean(X, k) along dimension k)",
+         adjoint=lambda n, i, G: A.div(A.smul(G, A.ones(n.args[0].shape)),
+                                       A.smul(_dim_node(n.args[0].shape[0]),
+                                              _dim_node(n.args[0].shape[1]))),
+         vjac=lambda n, i: A.div(A.transpose(A.ones((_size(n.args[0].shape), ONE))),
+                                 _dim_node(_size(n.args[0].shape))),
+         kernel=lambda xp, n, a: _s(xp, xp.mean(a)), sample=("X: m x n; mean(X .* X)", {})),
+    Prim("mean_axis", 1, r_axis, Call("mean", params="axis"),
+         linear=True, py="np.mean({0}, axis={axis}, keepdims=True)",
+         doc="mean along dimension k (k = 1 of each column, a 1×n row; k = 2 of each row, an "
+             "m×1 column)",
+         adjoint=lambda n, i, G: A.div(_spread(n, G), _dim_node(_axis_count(n))),
+         vjac=lambda n, i: A.div(_axis_vjac(n, i), _dim_node(_axis_count(n))),
+         kernel=lambda xp, n, a: xp.mean(a, axis=n.params[0] - 1, keepdims=True),
+         sample=("X: m x n; a: n; b: m; mean(X, 1) a + b^T mean(X .* X, 2)", {})),
+    Prim("logsumexp_axis", 1, r_axis,
+         Call("logsumexp", params="axis"),
+         py="_logsumexp_axis({0}, {axis})", py_helper=_LSE_AXIS_SRC,
+         doc="log Σ exp along dimension k: d = sum(softmax(Z, k) ∘ dZ, k)",
+         d=lambda n, a, da: _axis_sum(A.hadamard(A.fn("softmax_axis", a[0], params=n.params),
+                                                 da[0]), n.params[0]),
+         kernel=lambda xp, n, a: _lse_axis(xp, a, n.params[0]),
+         sample=("Z: m x n; a: n; b: m; logsumexp(Z, 1) a + b^T logsumexp(Z, 2)", {})),
+    Prim("softmax_axis", 1, r_same,
+         Call("softmax", params="axis"),
+         py="_softmax_axis({0}, {axis})", py_helper=_SOFTMAX_AXIS_SRC,
+         doc="softmax along dimension k (k = 2 normalizes each row, as in attention): "
+             "dS = S ∘ (dZ − sum(S ∘ dZ, k))",
+         d=_softmax_axis_d,
+         kernel=lambda xp, n, a: xp.exp(a - _lse_axis(xp, a, n.params[0])),
+         sample=("Z, C: m x n; sum(C .* softmax(Z, 2)) + sum(C .* softmax(Z, 1))", {})),
+    # elementwise extremes (either argument may be a scalar, a row or a column)
+    Prim("max", 2, r_same2("max"), Call("max"), ("max",),
+         py="np.maximum({0}, {1})",
+         doc="elementwise maximum (a tie counts 0, as relu at 0): "
+             "d = step(A − B) ∘ dA + step(B − A) ∘ dB",
+         d=_extreme_d(1), kernel=lambda xp, n, a, b: xp.maximum(a, b),
+         sample=("X, Y: m x n; sum(max(X, Y) .* max(X, Y))", {})),
+    Prim("min", 2, r_same2("min"), Call("min"), ("min",),
+         py="np.minimum({0}, {1})",
+         doc="elementwise minimum (a tie counts 0): d = step(B − A) ∘ dA + step(A − B) ∘ dB",
+         d=_extreme_d(-1), kernel=lambda xp, n, a, b: xp.minimum(a, b),
+         sample=("X, Y: m x n; sum(min(X, Y) .* min(X, Y))", {})),
+    # triangular parts and the Cholesky factor
+    Prim("tril", 1, r_same, Call("tril", params="offset"),
+         ("tril",), linear=True, py="np.tril({0}, {k})",
+         doc="lower triangle (tril(M, k) keeps the k-th diagonal and below, tril(M, -1) is "
+             "strictly lower)",
+         adjoint=lambda n, i, G: A.fn("tril", G, params=n.params), vjac=_tri_vjac(True),
+         kernel=lambda xp, n, a: _tri(xp, a, n.params[0], True),
+         sample=("X: m x n; sum(exp(tril(X))) + sum(exp(tril(X, -1)))", {})),
+    Prim("triu", 1, r_same, Call("triu", params="offset"),
+         ("triu",), linear=True, py="np.triu({0}, {k})",
+         doc="upper triangle (triu(M, k) keeps the k-th diagonal and above, triu(M, 1) is "
+             "strictly upper)",
+         adjoint=lambda n, i, G: A.fn("triu", G, params=n.params), vjac=_tri_vjac(False),
+         kernel=lambda xp, n, a: _tri(xp, a, n.params[0], False),
+         sample=("X: m x n; sum(exp(triu(X))) + sum(exp(triu(X, 1)))", {})),
+    Prim("chol", 1, r_square("chol"), Call("chol"), ("chol",),
+         py="_chol({0})", py_helper=_CHOL_SRC,
+         doc="Cholesky factor (lower-triangular L with S = L Lᵀ; S spd, read as symmetric): "
+             "dL = L Φ(L⁻¹ dS L⁻ᵀ), Φ(M) = tril(M, -1) + diag(diag(M))/2",
+         d=_chol_d, kernel=lambda xp, n, a: _chol(xp, a),
+         sample=("S: n x n spd; C: n x n; sum(C .* chol(S)) + logdet(chol(S))", {"S": "spd"})),
+    # matrix functions whose derivatives are linear maps of their own
+    Prim("expm", 1, r_square("expm"), Call("expm"), ("expm",),
+         py="_expm({0})", py_helper=_EXPM_SRC,
+         doc="matrix exponential e^A: d expm(A) = expm_frechet(A, dA), its Fréchet derivative",
+         d=lambda n, a, da: _frechet(a[0], da[0]),
+         kernel=lambda xp, n, a: _expm(xp, a),
+         sample=("A, C: n x n; tr(C^T expm(A))", {})),
+    Prim("expm_frechet", 2, r_frechet,
+         Call("expm_frechet"), ("expm_frechet",),
+         py="_expm_frechet({0}, {1})", py_helper=_FRECHET_SRC,
+         doc="the Fréchet derivative L(A, E) of expm at A along E (linear in E, the top-right "
+             "block of expm([[A, E], [0, A]]), adjoint L(Aᵀ, ·))",
+         d=_frechet_d, adjoint=lambda n, i, G: _frechet(A.transpose(n.args[0]), G),
+         kernel=lambda xp, n, a, e: _expm_frechet(xp, a, e),
+         sample=("A, E, C: n x n; tr(C^T expm_frechet(A, E))", {})),
+    Prim("expm_frechet2", 3, r_frechet2, Call("expm_frechet2"), ("expm_frechet2",),
+         py="_expm_frechet2({0}, {1}, {2})", py_helper=_FRECHET2_SRC,
+         doc="the second Fréchet derivative L₂(A; E, F) of expm (symmetric and linear in E "
+             "and F): the top-right block of L([[A, E], [0, A]], diag(F, F))",
+         d=_frechet2_d, adjoint=_frechet2_adjoint,
+         kernel=lambda xp, n, a, e, f: _expm_frechet2(xp, a, e, f),
+         sample=("E, F, D: n x n; tr(D^T expm_frechet2(eye(n) + 0.3 ones(n, n), E, F .* F))",
+                 {})),
+    Prim("sqrtm", 1, r_square("sqrtm"), Call("sqrtm"),
+         ("sqrtm",), py="_sqrtm({0})", py_helper=_SQRTM_SRC,
+         doc="principal square root of an spd matrix (read as symmetric): dX solves the "
+             "Sylvester equation X dX + dX X = dS",
+         d=lambda n, a, da: A.fn("sylvester", n, n, _sym_d(a[0], da[0])),
+         kernel=lambda xp, n, a: _sqrtm(xp, a),
+         sample=("S: n x n spd; C: n x n; tr(C sqrtm(S))", {"S": "spd"})),
+    Prim("sylvester", 3, r_sylvester, Call("sylvester"),
+         ("sylvester",), py="_sylvester({0}, {1}, {2})", py_helper=_SYLVESTER_SRC,
+         doc="the solution Y of the Sylvester equation A Y + Y B = C (linear in C; adjoint "
+             "sylvester(Aᵀ, Bᵀ, G))",
+         d=_sylvester_d,
+         adjoint=lambda n, i, G: A.fn("sylvester", A.transpose(n.args[0]),
+                                      A.transpose(n.args[1]), G),
+         vjac=lambda n, i: A.inv(A.add(A.kron(A.eye(n.shape[1]), n.args[0]),
+                                       A.kron(A.transpose(n.args[1]), A.eye(n.shape[0])))),
+         kernel=lambda xp, n, a, b, c: _sylvester(xp, a, b, c),
+         sample=("A, B, C, D: n x n; tr(D^T sylvester(A, B, C))",
+                 {"A": "wellcond", "B": "wellcond"})),
+    Prim("solve", 2, r_solve, Call("solve"), ("solve",),
+         py="np.linalg.solve({0}, {1})",
+         doc="A⁻¹B, evaluated as a linear solve: d = solve(A, dB − dA solve(A, B))",
+         d=_solve_d, adjoint=lambda n, i, G: A.fn("solve", A.transpose(n.args[0]), G),
+         vjac=lambda n, i: A.kron(A.eye(n.shape[1]), A.inv(n.args[0])),
+         kernel=lambda xp, n, a, b: xp.linalg.solve(a, b),
+         sample=("A: n x n; B: n x p; C: n x p; sum(C .* solve(A, B))", {"A": "wellcond"})),
+    # spectral factors (distinct eigenvalues / singular values assumed)
+    Prim("eigvals", 1, r_eigvals, Call("eigvals"), ("eigvals",),
+         py="np.linalg.eigvalsh(({0} + {0}.T) / 2).reshape(-1, 1)",
+         doc="eigenvalues of a symmetric matrix, ascending (read as symmetric): "
+             "dλ = diag(Vᵀ dS V), V = eigvecs(S)",
+         d=_eigvals_d,
+         kernel=lambda xp, n, a: xp.reshape(xp.linalg.eigvalsh(_symmetric(a)), (-1, 1)),
+         sample=("S: n x n sym; c: n; c^T eigvals(S)", {"S": "sym"})),
+    Prim("eigvecs", 1, r_square("eigvecs"), Call("eigvecs"), ("eigvecs",),
+         py="_eigvecs({0})", py_helper=_EIGVECS_SRC,
+         doc="orthonormal eigenvectors of a symmetric matrix (columns in the order of eigvals, "
+             "each column's largest entry positive; distinct eigenvalues): "
+             "dV = V (F ∘ Vᵀ dS V), F = gapinv(eigvals(S))",
+         d=_eigvecs_d, kernel=lambda xp, n, a: _eigh(xp, a)[1],
+         sample=("S: n x n sym; C: n x n; sum(C .* eigvecs(S))", {"S": "sym"})),
+    Prim("gapinv", 1, r_gaps, Call("gapinv"), ("gapinv",),
+         py="_gapinv({0})", py_helper=_GAPINV_SRC,
+         doc="the matrix F of 1/(vⱼ − vᵢ), 0 on the diagonal, in the derivatives of "
+             "eigenvectors and singular vectors (an error where two values coincide)",
+         d=_gapinv_d, kernel=lambda xp, n, v: _gapinv(xp, v),
+         sample=("v: n; C: n x n; sum(C .* gapinv(v))", {})),
+    Prim("svdvals", 1, r_columns_vector, Call("svdvals"), ("svdvals",),
+         py="np.linalg.svd({0}, compute_uv=False).reshape(-1, 1)",
+         doc="singular values of an m×n matrix (m ≥ n), descending: dσ = diag(Uᵀ dX V)",
+         d=_svdvals_d,
+         kernel=lambda xp, n, a: xp.reshape(_svd(xp, a, factors=False)[1], (-1, 1)),
+         sample=("X: n x p; c: p; c^T svdvals(X)", {})),
+    Prim("svd_u", 1, r_same, Call("svd_u"), ("svd_u",),
+         py="_svd_u({0})", py_helper=_SVD_U_SRC,
+         doc="left singular vectors U of X = U Σ Vᵀ (m×n, thin, m ≥ n; columns in the order "
+             "of svdvals, each one's largest entry positive; distinct singular values): "
+             "dU = U (F ∘ (P Σ + Σ Pᵀ)) + (I − U Uᵀ) dX V Σ⁻¹, P = Uᵀ dX V, "
+             "F = gapinv(σ ∘ σ)",
+         d=_svd_u_d, kernel=lambda xp, n, a: _svd(xp, a)[0],
+         sample=("X, C: n x p; sum(C .* svd_u(X))", {})),
+    Prim("svd_v", 1, r_columns_square, Call("svd_v"), ("svd_v",),
+         py="_svd_v({0})", py_helper=_SVD_V_SRC,
+         doc="right singular vectors V (n×n) of X = U Σ Vᵀ (signs paired with svd_u's): "
+             "dV = V (F ∘ (Σ P + Pᵀ Σ)) + (I − V Vᵀ) dXᵀ U Σ⁻¹",
+         d=_svd_v_d, kernel=lambda xp, n, a: _svd(xp, a)[2],
+         sample=("X: n x p; C: p x p; sum(C .* svd_v(X))", {})),
+    Prim("qr_q", 1, r_same, Call("qr_q"), ("qr_q",),
+         py="_qr_q({0})", py_helper=_QR_Q_SRC,
+         doc="Q of the thin QR X = Q R (m ≥ n, full column rank, R's diagonal positive): "
+             "dQ = Q Ω + (I − Q Qᵀ) dX R⁻¹, Ω the skew part of Qᵀ dX R⁻¹ below the diagonal",
+         d=_qr_q_d, kernel=lambda xp, n, a: _qr(xp, a)[0],
+         sample=("X, C: n x p; sum(C .* qr_q(X))", {})),
+    Prim("qr_r", 1, r_columns_square, Call("qr_r"), ("qr_r",),
+         py="_qr_r({0})", py_helper=_QR_R_SRC,
+         doc="R of the thin QR (upper triangular, positive diagonal): dR = Qᵀ dX − Ω R",
+         d=_qr_r_d, kernel=lambda xp, n, a: _qr(xp, a)[1],
+         sample=("X: n x p; C: p x p; sum(C .* qr_r(X))", {})),
 ]
 
 
@@ -581,6 +1235,33 @@ def _polar(xp, a):
 PRIMS: dict[str, Prim] = {p.op: p for p in _ROWS}
 FUNCTIONS: dict[str, Prim] = {s: p for p in _ROWS for s in p.spellings}
 assert len(PRIMS) == len(_ROWS), "duplicate op in the primitive table"
+
+# Families of functions, for suggestions that stay within one (expm is not exp).
+_ENTRYWISE = frozenset(("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "relu",
+                        "sqrt", "abs", "step", "sign", "max", "min", "ufunc"))
+_MATRIX = frozenset(("inv", "det", "logdet", "pinv", "adj", "chol", "expm", "expm_frechet",
+                     "sqrtm", "sylvester", "solve", "eigvals", "eigvecs", "gapinv", "svdvals",
+                     "svd_u", "svd_v", "qr_q", "qr_r", "lambda_max", "lambda_min", "eigvec_max",
+                     "eigvec_min", "svd_u1", "svd_v1", "polar", "mpow"))
+
+
+def family(name: str) -> str | None:
+    """'elementwise', 'matrix function' or 'other' for a function's spelling; for an unknown
+    name, a guess where the name says it (logm: a matrix function), else None.
+
+    >>> family("exp"), family("expm"), family("logm"), family("frobnicate")
+    ('elementwise', 'matrix function', 'matrix function', None)
+    """
+    prim = FUNCTIONS.get(name)
+    if prim is not None:
+        op = prim.op
+        return "elementwise" if op in _ENTRYWISE else \
+            "matrix function" if op in _MATRIX else "other"
+    stem = name[:-1] if name.endswith("m") else None
+    if stem and (stem in FUNCTIONS and family(stem) == "elementwise" or stem in
+                 ("log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "pow")):
+        return "matrix function"
+    return None
 
 class _Algebra:
     """``A``: matd.core.algebra, imported when a column first needs it (so that

@@ -166,7 +166,12 @@ class _Printer:
                 inner = f"({inner})"   # |(|x| |y|)|, not ||x| |y||
             return spec.open + inner + spec.close, ATOM
         assert isinstance(spec, Call)
-        inner = ", ".join(self.go(a)[0] for a in node.args)
+        if op in ("max", "min"):   # broadcasts as the parser makes them: max(0, x)
+            bare = _implicit_sizes(node.args)
+            args = [self.operand(a, SUM, bare) for a in node.args]
+        else:
+            args = [self.go(a)[0] for a in node.args]
+        inner = ", ".join(args + _call_params(spec, node))
         if fmt == "latex":
             name = spec.latex or r"\operatorname{" + spec.name.replace("_", r"\_") + "}"
             return rf"{name}\left({inner}\right)", ATOM
@@ -176,6 +181,9 @@ class _Printer:
     def base(self, node: Node) -> str:
         """The operand of a postfix operator; in LaTeX a superscripted one is braced
         (X^{+}^{\top} does not compile, {X^{+}}^{\top} does)."""
+        if node.op in ("mpow", "epow") and node not in self.names:   # (X²)ᵀ, (X³)⁻¹
+            text = self.go(node)[0]
+            return r"\left(" + text + r"\right)" if self.fmt == "latex" else f"({text})"
         text = self.wrap(node, POSTFIX)
         if self.fmt == "latex" and "^" in text and not text.endswith(r"\right)"):
             return "{" + text + "}"
@@ -185,7 +193,7 @@ class _Printer:
         """The base of a power: in unicode one that ends in a superscript digit is
         parenthesized ((X²)³, since X²³ reads as X to the 23rd)."""
         text = self.base(node)
-        if self.fmt == "unicode" and text[-1:] in "⁰¹²³⁴⁵⁶⁷⁸⁹":
+        if self.fmt == "unicode" and text[-1:] in "⁰¹²³⁴⁵⁶⁷⁸⁹ᵀ⁺" or text.endswith("⁻¹"):
             return f"({text})"
         return text
 
@@ -260,6 +268,14 @@ class _Printer:
         if fmt == "unicode" and not scalar:
             op = ".^"
         return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
+
+
+def _call_params(spec: Call, node: Node) -> list[str]:
+    """The params written after a call's arguments: an axis (sum(X, 2)), an offset other
+    than 0 (tril(M, -1))."""
+    if spec.params == "axis" or spec.params == "offset" and node.params[0] != 0:
+        return [str(node.params[0])]
+    return []
 
 
 def _implicit_sizes(operands) -> tuple[bool, bool]:

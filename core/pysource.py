@@ -67,7 +67,9 @@ class _Emitter:
         args = [self.expr(a) for a in n.args]
         if op in ("add", "matmul"):
             return prim.py.format((" + " if op == "add" else " @ ").join(args))
-        return prim.py.format(*args, k=n.params[0] if n.params else None, shape=self.shape(n))
+        k = n.params[0] if n.params else None
+        axis = k - 1 if isinstance(k, int) else None   # MATLAB dimension k -> numpy axis
+        return prim.py.format(*args, k=k, axis=axis, shape=self.shape(n))
 
     def bind(self, n: Node) -> None:
         text = self.expr(n)

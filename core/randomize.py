@@ -8,12 +8,16 @@ nonzero, orth, diag.
 >>> env, sizes = random_inputs(p, {"n": 3}, np.random.default_rng(0))
 >>> bool(np.all(np.linalg.eigvalsh(env["S"]) > 0)), env["x"].shape
 (True, (3, 1))
+>>> Q = draw("orth", (5, 2), np.random.default_rng(0))
+>>> Q.shape, bool(np.allclose(Q.T @ Q, np.eye(2)))
+((5, 2), True)
 """
 from __future__ import annotations
 
 from matd.core.evaluate import size
 
-KINDS = ("gauss", "sym", "spd", "wellcond", "posdet", "pos", "unit", "nonzero", "orth", "diag")
+KINDS = ("gauss", "sym", "spd", "wellcond", "posdet", "pos", "unit", "nonzero", "orth", "diag",
+         "simplex")
 
 
 def draw(kind: str, shape: tuple[int, int], rng):
@@ -38,11 +42,17 @@ def draw(kind: str, shape: tuple[int, int], rng):
         return rng.uniform(0.05, 0.95, (m, n))
     if kind == "nonzero":
         return np.sign(g) * (0.2 + np.abs(g))
-    if kind == "orth":
+    if kind == "orth":   # orthonormal columns (QᵀQ = I): the Q of a thin QR, n x p, n ≥ p
+        if m < n:
+            raise ValueError(f"orth needs at least as many rows as columns, got {m} x {n}")
         q, r = np.linalg.qr(g)
         return q * np.sign(np.diag(r))
     if kind == "diag":
         return np.diag(rng.standard_normal(m))
+    if kind == "simplex":   # probabilities: a vector summing to 1, or rows that each do
+        if n == 1:
+            return rng.dirichlet(np.ones(m)).reshape(m, 1)
+        return rng.dirichlet(np.ones(n), size=m)
     raise ValueError(f"unknown input kind {kind!r}; known: {', '.join(KINDS)}")
 
 
@@ -62,7 +72,7 @@ def need_bytes(kind: str, shape: tuple[int, int]) -> int:
 
 def kind_of_var(var) -> str:
     attrs = var.params[1]
-    for a in ("spd", "orth", "diag", "sym"):
+    for a in ("spd", "orth", "diag", "sym", "simplex"):
         if a in attrs:
             return a
     return "gauss"

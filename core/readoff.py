@@ -7,7 +7,7 @@
   (Kronecker forms); for a vector f and a vector x, J is the m×n Jacobian.
 - Hessians: the Jacobian of the gradient, read off the same way.
 - Structured variables (DESIGN §2): sym/spd → (G + Gᵀ)/2, diag → diag part,
-  orth → also the Riemannian gradient (G − Q Gᵀ Q)/2.
+  orth → also the Riemannian gradient G − Q sym(QᵀG) ((G − Q Gᵀ Q)/2 for a square Q).
 
 >>> from matd.grammar.parse import parse_program
 >>> from matd.core.printers import to_matd
@@ -86,8 +86,20 @@ def structured(G: Node, x: Node) -> Node:
 
 
 def riemannian(G: Node, Q: Node) -> Node:
-    """Projection onto the tangent space of the orthogonal group at Q: (G − Q Gᵀ Q)/2."""
-    return A.smul(A.const(0.5), A.sub(G, A.matmul(Q, A.transpose(G), Q)))
+    """Projection onto the tangent space at Q of the Stiefel manifold {Q : QᵀQ = I}:
+    G − Q sym(QᵀG), sym(M) = (M + Mᵀ)/2; for a square Q (the orthogonal group, QQᵀ = I
+    too) that is (G − Q Gᵀ Q)/2, the form printed there.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> from matd.core.printers import to_matd
+    >>> p = parse_program("Q: n x p orth; A: n x p; tr(A^T Q)")
+    >>> to_matd(simplify(riemannian(p.variables["A"], p.variables["Q"])))
+    'A - 0.5 Q (Q^T A + A^T Q)'
+    """
+    if Q.shape[0] == Q.shape[1]:
+        return A.smul(A.const(0.5), A.sub(G, A.matmul(Q, A.transpose(G), Q)))
+    QtG = A.matmul(A.transpose(Q), G)
+    return A.sub(G, A.matmul(Q, A.smul(A.const(0.5), A.add(QtG, A.transpose(QtG)))))
 
 
 def gradients(f: Node, xs: list[Node], steps: list | None = None, names=None,

@@ -127,8 +127,8 @@ def _build_scale(coef, exps: dict, core: Node | None) -> Node:
         s = f if s is None else A.smul(s, f)
     if core is None:
         out = A.smul(A.const(c), s) if s is not None else A.const(c)
-    else:
-        out = A.smul(A.const(c), A.smul(s, core) if s is not None else core)
+    else:   # (c s) X, printed c s X: the scalars gather in front, as a paper writes them
+        out = A.smul(A.smul(A.const(c), s) if s is not None else A.const(c), core)
     if den:
         d = den[0]
         for f in den[1:]:
@@ -172,7 +172,8 @@ def collect_like_terms(n: Node) -> Node | None:
         if rest.op == "const":
             terms.append(A.lift(c, n) if not n.is_scalar else A.const(c))
         else:
-            terms.append(A.smul(A.const(c), rest) if c != -1 else A.neg(rest))
+            t = A.smul(A.const(c), rest) if c != -1 else A.neg(rest)
+            terms.append(scalar_monomial(t) or t)   # 2 (c X) is (2 c) X
     out = A.add(*terms) if terms else (A.zeros(n.shape) if not n.is_scalar else A.const(0))
     return out if out is not n else None
 
@@ -223,25 +224,22 @@ def kron_mixed_product(n: Node) -> Node | None:
     return None
 
 
-def trace_of_scaled(n: Node) -> Node | None:
+LINEAR_UNARY = ("tr", "diag", "vec", "sum", "sum_axis", "mean", "mean_axis", "tril", "triu")
+
+
+def linear_of_scaled(n: Node) -> Node | None:
+    """f(c X) = c f(X) for a linear function f of one argument (tr, diag, sum, tril, …)."""
     coef, exps, core = _split_scale(n.args[0])
     if core is None or core is n.args[0]:
         return None
     scale = _build_scale(coef, {b: e for b, e in exps.items() if e}, None)
-    return A.smul(scale, A.tr(core))
+    return A.smul(scale, A.fn(n.op, core, params=n.params))
 
 
 def inverse_of_transpose(n: Node) -> Node | None:
     x = n.args[0]
     if x.op == "transpose":
         return A.transpose(A.inv(x.args[0]))
-    return None
-
-
-def hadamard_broadcast_scalar(n: Node) -> Node | None:
-    for i, a in enumerate(n.args):
-        if a.op == "broadcast" and a.args[0].is_scalar:
-            return A.smul(a.args[0], n.args[1 - i])
     return None
 
 
@@ -256,6 +254,172 @@ def diag_times_vector(n: Node) -> Node | None:
     return None
 
 
+def _power_of(x: Node):
+    """(base, k) with x = base^k, k a nonzero integer: X^k, X⁻¹ (k = -1), (X^k)⁻¹, X⁻ᵀ
+    (the base Xᵀ), and any other square factor (k = 1)."""
+    if x.op == "mpow":
+        b, k = _power_of(x.args[0])
+        return b, k * x.params[0]
+    if x.op == "inv":
+        b, k = _power_of(x.args[0])
+        return b, -k
+    if x.op == "transpose" and x.args[0].op in ("inv", "mpow"):
+        b, k = _power_of(x.args[0])
+        return A.transpose(b), k
+    return x, 1
+
+
+def _signed_power(b: Node, k: int) -> Node:
+    return A.mpow(b, k) if k > 0 else A.inv(A.mpow(b, -k))
+
+
+def _is_chol_pair(a: Node, b: Node) -> Node | None:
+    """S for chol(S) chol(S)ᵀ, and S⁻¹ for chol(S)⁻ᵀ chol(S)⁻¹."""
+    (ba, ka), (bb, kb) = _power_of(a), _power_of(b)
+    if ka == kb == 1 and ba.op == "chol" and bb.op == "transpose" and bb.args[0] is ba:
+        return ba.args[0]
+    if ka == kb == -1 and bb.op == "chol" and ba.op == "transpose" and ba.args[0] is bb:
+        return A.inv(bb.args[0])
+    return None
+
+
+def power_merge(n: Node) -> Node | None:
+    """X X = X², X^a X^b = X^(a+b), X X⁻¹ = I, Xᵀ X⁻ᵀ = I (square factors of a product),
+    and L Lᵀ = S, L⁻ᵀ L⁻¹ = S⁻¹ for L = chol(S)."""
+    f = list(n.args)
+    for i in range(len(f) - 1):
+        (b1, k1), (b2, k2) = _power_of(f[i]), _power_of(f[i + 1])
+        if b1 is b2 and not b1.is_scalar and b1.shape[0] == b1.shape[1] and \
+                abs(k1 + k2) <= 64 and (k1 > 0) == (k2 > 0) or b1 is b2 and k1 + k2 == 0:
+            k = k1 + k2
+            merged = [] if k == 0 else [_signed_power(b1, k)]
+            rest = f[:i] + merged + f[i + 2:]
+            return A.matmul(*rest) if rest else A.eye(b1.shape[0])
+        S = _is_chol_pair(f[i], f[i + 1])
+        if S is not None:
+            return A.matmul(*f[:i], S, *f[i + 2:])
+    return None
+
+
+def _selection(x: Node):
+    """k when x is the n²×n selection S = (I ⊗ 1) ∘ (1 ⊗ I) of the diagonal (column j is
+    eⱼ ⊗ eⱼ: vec(diag(v)) = S v, diag(X) = Sᵀ vec X), else None."""
+    if x.op != "hadamard" or len(x.args) != 2:
+        return None
+    a, b = x.args
+    if a.op == "kron" and b.op == "kron":
+        (i1, o1), (o2, i2) = a.args, b.args
+        if i1.op == "eye" and i2.op == "eye" and i1 is i2 and o1.op == o2.op == "ones" and \
+                o1 is o2 and o1.shape[0] == i1.shape[0] and \
+                o1.shape[1].is_one:
+            return i1.shape[0]
+    return None
+
+
+def diagonal_selection(n: Node) -> Node | None:
+    """Products with the selection S of the diagonal, in plain matrix form: (rᵀ ⊗ L) S =
+    L diag(r), Sᵀ (a ⊗ B) = diag(a) B, Sᵀ (R ⊗ L) S = R ∘ L, Sᵀ S = I (Magnus & Neudecker,
+    Ch. 3: the column-wise Kronecker product)."""
+    f = list(n.args)
+    for i in range(len(f) - 1):
+        a, b = f[i], f[i + 1]
+        left = a.args[0] if a.op == "transpose" else None
+        if left is not None and _selection(left) is not None:
+            if _selection(b) is not None:                          # Sᵀ S = I
+                return A.matmul(*f[:i], A.eye(b.shape[1]), *f[i + 2:])
+            if b.op == "kron" and i + 2 < len(f) and _selection(f[i + 2]) is not None:
+                P, Q = b.args                                      # Sᵀ (P ⊗ Q) S = P ∘ Q
+                if P.shape == Q.shape and P.shape[0] == P.shape[1]:
+                    return A.matmul(*f[:i], A.hadamard(P, Q), *f[i + 3:])
+            if b.op == "kron":                                     # Sᵀ (a ⊗ B) = diag(a) B
+                P, Q = b.args
+                for vec, M in ((P, Q), (Q, P)):
+                    if vec.shape[1].is_one and not vec.is_scalar and \
+                            M.shape[0] == vec.shape[0]:
+                        return A.matmul(*f[:i], A.fn("diag", vec), M, *f[i + 2:])
+        if a.op == "kron" and _selection(b) is not None:           # (rᵀ ⊗ L) S = L diag(r)
+            P, Q = a.args
+            for row, M in ((P, Q), (Q, P)):
+                if row.shape[0].is_one and not row.is_scalar and M.shape[1] == row.shape[1]:
+                    return A.matmul(*f[:i], M, A.fn("diag", A.transpose(row)), *f[i + 2:])
+    return None
+
+
+def _simplex(x: Node) -> bool:
+    return x.op == "var" and "simplex" in x.params[1]
+
+
+def simplex_sums(n: Node) -> Node | None:
+    """Y 1 = 1 for a matrix Y whose rows sum to 1, 1ᵀ y = 1 for a vector y on the simplex
+    (and Yᵀ, 1ᵀ Yᵀ alike): the row sums of probabilities and one-hot labels."""
+    f = list(n.args)
+    for i in range(len(f) - 1):
+        a, b = f[i], f[i + 1]
+        if _simplex(a) and not a.shape[1].is_one and b.op == "ones":
+            return A.matmul(*f[:i], A.ones((a.shape[0], b.shape[1])), *f[i + 2:])
+        if a.op == "ones" and b.op == "transpose" and _simplex(b.args[0]) and \
+                not b.shape[0].is_one:
+            return A.matmul(*f[:i], A.ones((a.shape[0], b.shape[1])), *f[i + 2:])
+        if a.op == "ones" and _simplex(b) and b.shape[1].is_one:
+            return A.matmul(*f[:i], A.ones((a.shape[0], b.shape[1])), *f[i + 2:])
+    return None
+
+
+def simplex_sum(n: Node) -> Node | None:
+    """sum(y) = 1 for y on the simplex; sum(Y, 2) = 1 and sum(Y) = m for rows that are."""
+    x = n.args[0]
+    if not _simplex(x):
+        return None
+    if n.op == "sum":
+        return A.const(1) if x.shape[1].is_one else A.fn("tr", A.eye(x.shape[0]))
+    if n.params[0] == 2 and not x.shape[1].is_one or n.params[0] == 1 and x.shape[1].is_one:
+        return A.ones(n.shape)
+    return None
+
+
+def triangle_of_diagonal(n: Node) -> Node | None:
+    """tril/triu of a diagonal matrix (I, diag(v)): itself on the main diagonal, 0 off it."""
+    x, k = n.args[0], n.params[0]
+    if x.op == "eye" or x.op == "diag" and x.args[0].shape[1].is_one and not x.is_scalar:
+        keeps = k >= 0 if n.op == "tril" else k <= 0
+        return x if keeps else A.zeros(x.shape)
+    return None
+
+
+def _entrywise_factors(n: Node, num: list, den: list) -> None:
+    """The factors of an elementwise product/quotient tree: numerators and denominators."""
+    if n.op == "hadamard":
+        for a in n.args:
+            _entrywise_factors(a, num, den)
+    elif n.op == "hdiv":
+        _entrywise_factors(n.args[0], num, den)
+        _entrywise_factors(n.args[1], den, num)
+    elif not (n.op == "ones" or n.op == "broadcast" and A.is_one(n.args[0])):
+        num.append(n)
+
+
+def entrywise_cancel(n: Node) -> Node | None:
+    """x ∘ (1 ⊘ x) = 1 and (a ⊘ x) ∘ x = a: a factor over itself cancels (entrywise)."""
+    num, den = [], []
+    _entrywise_factors(n, num, den)
+    common = [x for x in num if x in den]
+    if not common:
+        return None
+    for x in common:
+        if x in num and x in den:
+            num.remove(x)
+            den.remove(x)
+    top = num[0] if num else A.ones(n.shape)
+    for x in num[1:]:
+        top = A.hadamard(top, x)
+    if not den:
+        return top
+    bottom = den[0]
+    for x in den[1:]:
+        bottom = A.hadamard(bottom, x)
+    return A.hdiv(top, bottom)
+
+
 RULES = [
     Rule("scalar-monomial", "c·Π bᵉ·X: numbers multiply, powers of a scalar add (x/x = 1)",
          ("smul", "div", "neg", "epow", "matmul"), scalar_monomial,
@@ -268,14 +432,30 @@ RULES = [
          "A: n x p; B, C: m x n; B A + C A"),
     Rule("kron-mixed-product", "(A ⊗ B)(C ⊗ D) = (A C) ⊗ (B D)", ("matmul",),
          kron_mixed_product, "A: m x n; B: p x q; C: n x r; D: q x s; kron(A, B) kron(C, D)"),
-    Rule("trace-of-scaled", "tr(c X) = c tr(X)", ("tr",), trace_of_scaled,
-         "X: n x n; c: scalar; tr(c X)"),
+    Rule("linear-of-scaled", "f(c X) = c f(X) for linear f: tr(c X) = c tr(X), diag(-x) = "
+         "-diag(x)", LINEAR_UNARY, linear_of_scaled,
+         "X: n x n; c: scalar; tr(c X) + sum(diag(-2 X)) + sum(tril(c X, -1), 1) ones(n)"),
     Rule("inverse-of-transpose", "(Xᵀ)⁻¹ = (X⁻¹)ᵀ, printed X⁻ᵀ", ("inv",),
          inverse_of_transpose, "X: n x n; inv(X^T)"),
-    Rule("hadamard-broadcast-scalar", "c ∘ X = c X for a scalar c", ("hadamard",),
-         hadamard_broadcast_scalar, "X: m x n; c: scalar; X .* (c + zeros(m, n))"),
     Rule("diag-times-vector", "diag(a) b = a ∘ b", ("matmul",), diag_times_vector,
          "a, b: n; diag(a) b"),
+    Rule("power-merge", "X X = X², X^a X^b = X^(a+b), X⁻ᵀ Xᵀ = I, L⁻ᵀ L⁻¹ = S⁻¹ (L = chol S)",
+         ("matmul",), power_merge,
+         "X, B: n x n; S: n x n spd; B X X X^2 X^T X^-T + inv(chol(S))^T inv(chol(S))"),
+    Rule("triangle-of-diagonal", "tril(D) = D, tril(D, -1) = 0 for a diagonal D",
+         ("tril", "triu"), triangle_of_diagonal, "v: n; tril(diag(v)) + triu(eye(n), 1)"),
+    Rule("diagonal-selection", "(rᵀ ⊗ L) S = L diag(r), Sᵀ (P ⊗ Q) S = P ∘ Q, Sᵀ S = I "
+         "(S: the selection of the diagonal, in vec-Jacobians through diag)", ("matmul",),
+         diagonal_selection, "x: n; A: n x n; S = kron(eye(n), ones(n)) .* kron(ones(n), eye(n)); "
+         "r = x^T A; kron(r, A) S ones(n) + S^T kron(A, A^T) S ones(n) + S^T S x"),
+    Rule("simplex-row-sums", "Y 1 = 1 (rows of Y: simplex), 1ᵀ y = 1 (y: simplex)",
+         ("matmul",), simplex_sums, "Y: m x k simplex; y: k simplex; a: m; a^T Y ones(k) + "
+         "ones(1, k) y"),
+    Rule("simplex-sum", "sum(y) = 1, sum(Y, 2) = 1, sum(Y) = m on the simplex",
+         ("sum", "sum_axis"), simplex_sum,
+         "Y: m x k simplex; y: k simplex; a: m; sum(y) + a^T sum(Y, 2) + sum(Y)"),
+    Rule("entrywise-cancel", "x ∘ (1 ⊘ x) = 1, (a ⊘ x) ∘ x = a", ("hadamard", "hdiv"),
+         entrywise_cancel, "X, Y: m x n; Y .* (1 ./ X) .* X"),
 ]
 
 BY_OP: dict[str, list[Rule]] = {}

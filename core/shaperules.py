@@ -185,3 +185,68 @@ def r_left_vector(u, ss, p):
 
 def r_right_vector(u, ss, p):
     return (ss[0][1], ONE)
+
+
+def r_axis(u, ss, p):
+    """A reduction along MATLAB dimension k (params: (k,)): k = 1 sums down the columns
+    (1×n), k = 2 across the rows (m×1)."""
+    m, n = ss[0]
+    return (ONE, n) if p[0] == 1 else (m, ONE)
+
+
+def r_solve(u, ss, p):
+    n = need_square(u, ss[0], "solve(A, B): A")
+    _eq(u, n, ss[1][0], lambda: ShapeFail(
+        f"solve(A, B): A is {_show(u, ss[0])} but B is {_show(u, ss[1])}", (0, 1),
+        "B needs as many rows as A"))
+    return (n, ss[1][1])
+
+
+def r_eigvals(u, ss, p):
+    n = need_square(u, ss[0], "the eigenvalues")
+    return (n, ONE)
+
+
+def r_columns_vector(u, ss, p):
+    """One entry per column: the singular values of a tall (m ≥ n) matrix."""
+    return (ss[0][1], ONE)
+
+
+def r_columns_square(u, ss, p):
+    """n×n for an m×n argument: V of a thin SVD, R of a thin QR."""
+    return (ss[0][1], ss[0][1])
+
+
+def r_gaps(u, ss, p):
+    need_vector(u, ss[0], "gapinv")
+    return (ss[0][0], ss[0][0])
+
+
+def r_frechet(u, ss, p):
+    n = need_square(u, ss[0], "expm_frechet(A, E): A")
+    same_shape(u, ss[0], ss[1], "expm_frechet(A, E)")
+    return (n, n)
+
+
+def r_sylvester(u, ss, p):
+    """sylvester(A, B, C): the Y (n×k) with A Y + Y B = C, A n×n, B k×k."""
+    n = need_square(u, ss[0], "sylvester(A, B, C): A")
+    k = need_square(u, ss[1], "sylvester(A, B, C): B", 1)
+    same_shape(u, ss[2], (n, k), "sylvester(A, B, C): C", 2)
+    return (n, k)
+
+
+def r_softmax(u, ss, p):
+    def fail():
+        return ShapeFail(f"softmax of a {_show(u, ss[0])} matrix needs a dimension", (0,),
+                         "softmax(Z, 2) normalizes each row (as in attention), softmax(Z, 1) "
+                         "each column")
+    _eq(u, ss[0][1], ONE, fail)
+    return ss[0]
+
+
+def r_frechet2(u, ss, p):
+    n = need_square(u, ss[0], "expm_frechet2(A, E, F): A")
+    same_shape(u, ss[0], ss[1], "expm_frechet2(A, E, F)")
+    same_shape(u, ss[0], ss[2], "expm_frechet2(A, E, F)", 0, 2)
+    return (n, n)

@@ -61,7 +61,9 @@ class Simplifier:
                 stack.append((n, True))
                 stack.extend((a, False) for a in n.args if a not in memo)
                 continue
-            r = self.node(rebuild(n, [memo[a] for a in n.args]))
+            # rebuilding may make new children (a product loses a factor, a scalar moves
+            # out): those are simplified too, not taken as canonical
+            r = self.deep(rebuild(n, [memo[a] for a in n.args]), 0)
             memo[n] = r
             memo.setdefault(r, r)   # canonical forms are fixed points
         return memo[root]

@@ -195,7 +195,7 @@ def _transformer():
 
 
 _TRANSFORMER = None
-ATTRIBUTES = ("sym", "spd", "diag", "orth")
+ATTRIBUTES = ("sym", "spd", "diag", "orth", "simplex")
 _SHAPE_HINT = "shapes are written m x n, m×n, (m, n), R^{m x n}, n (a vector), or scalar"
 
 

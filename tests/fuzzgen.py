@@ -6,8 +6,12 @@ Inputs come from two sources, both seeded deterministically:
   declarations in every shape spelling with attributes, definitions, user functions
   ``f(t) = …``, every operator and postfix, numbers in every spelling, every function of
   the primitive table (``FUNCTIONS``) and the special forms — well-typed (built to a target
-  shape) and ill-typed (a random shape where another is needed, wrong arities, unknown
-  functions, undeclared names left to inference);
+  shape, each function's arguments in its domain: spd arguments of chol and sqrtm, symmetric
+  ones of eigvals and eigvecs, well-conditioned ones of solve and sylvester, axis and
+  diagonal-offset literals) and ill-typed (a random shape where another is needed, wrong
+  arities, unknown functions, bad axis and offset arguments, undeclared names left to
+  inference);  every construct picks its spelling uniformly from all of its spellings
+  (``inv(X)``, ``inverse(X)``, ``X^-1``, ``X⁻¹`` …), so a common construct reaches each;
 - *mutation* (``mutate``): token- and character-level edits of the seeds (the textbook
   cases of tests/data/cases.json and the examples in README.md): delete, duplicate, swap
   and replace tokens, insert operators, unicode, invalid and huge numbers, splice two
@@ -32,6 +36,7 @@ import signal
 import sys
 import time
 import traceback
+import weakref
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -68,10 +73,11 @@ def _functions():
 
 
 FUNCS, SPECIALS = _functions()
-# functions of DESIGN §1 that may not exist (yet): unknown-function paths, extra arities
-OTHER_FUNCS = ["trace", "transpose", "inverse", "max", "min", "mean", "chol", "tril", "triu",
-               "expm", "sqrtm", "solve", "eigvals", "svdvals", "qr_q", "qr_r", "eigvecs",
-               "svd_u", "svd_v", "sym", "expp", "lg", "f", "g", "T", "I", "x", "d"]
+# names that are no function of the table (unknown-function paths and their suggestions:
+# near misses of real names, other families' names), and names of other kinds of thing
+OTHER_FUNCS = ["logm", "sinm", "cholesky", "eig", "eigh", "svd", "qr", "lu", "argmax",
+               "maximum", "cumsum", "mean_axis", "sum_axis", "softmax_axis", "frechet",
+               "expm_frechet3", "sylvester2", "sym", "expp", "lg", "f", "g", "T", "I", "x", "d"]
 BINOPS = [" + ", " - ", " − ", " ", " * ", " @ ", " .* ", " ∘ ", " ./ ", " / ", " ⊗ "]
 POSTFIX = ["^T", "^{T}", "'", "ᵀ", "^⊤", "⊤", "^-1", "^{-1}", "⁻¹", "^-T", "^{-T}", "⁻ᵀ",
            "^{-⊤}", "²", "³", "⁴", "⁹", "^2", "^3", "^-2", "^0", "^1", "^k", "^n", "^(2)",
@@ -85,6 +91,62 @@ WEIRD = ["\u200b", "\u00a0", "\u202e", "é", "\u0301", "ℝ", "×", "∘", "⊗"
          "\udcff", "\\", "$", "[", "]", "|", "{", "}", "~", "!", "`", "\"", "%", "&", "<",
          ">", "?", "#", "\n", ";", ":", ",", "(", ")", "=", "^", ".", "'"]
 ATTRS = ["sym", "spd", "diag", "orth", "simplex"]
+# Every spelling of a construct, a tuple each (its identity names it): the typed generator
+# draws a construct's spelling from its table ({} is an operand), uniformly, and its deck
+# (``Deck``) forces every entry of every table in turn, so each spelling is reached.
+ADD_OPS = (" + ", "+", " +")
+SUB_OPS = (" - ", "-", " − ")
+HAD_OPS = (" .* ", " ∘ ", ".*")
+SMUL_OPS = (" ", " * ", "*")
+NEG_OPS = ("-", "−", "+", "- ")
+MATMUL_OPS = (" ", " * ", " @ ")
+BCAST_OPS = (" + ", " - ", " .* ", " ./ ")
+ELEMENTWISE = ("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "relu", "sqrt",
+               "abs", "step", "sign")
+EPOW_EXPS = ("2", "3", "-1", "0.5", "{-0.5}", "(1/2)", "2.5")
+POW_EXPS = ("^2", "^-1", "^{-1}", "^3", "²", "^-1.5", "^{-0.5}", "^0.5", "^(1/2)", "^c0")
+MPOW_EXPS = ("2", "3", "-2", "{2}", "4")
+SUPERSCRIPTS = ("²", "³", "⁴")
+INVERSE = ("inv({})", "inverse({})", "({})^-1", "({})^{{-1}}", "({})⁻¹", "({})^(-1)")
+INVERSE_T = ("({})^-T", "({})^{{-T}}", "({})⁻ᵀ", "inv({})^T", "inverse(({})ᵀ)")
+TRANSPOSE = ("({})^T", "({})'", "({})ᵀ", "({})^{{T}}", "({})^⊤", "({})⊤", "transpose({})")
+TRACE = ("tr({})", "trace({})")
+NORMS = ("norm", "norm2")
+EXTREME_EIGVALS = ("lambda_max", "lambda_min")
+EXTREME_EIGVECS = ("eigvec_max", "eigvec_min")
+TOP_SINGULAR = ("svd_u1", "svd_v1")
+KRON = ("kron", "⊗")
+EXTREMES = ("max", "min")
+AXIS_REDUCTIONS = ("sum", "mean", "logsumexp")
+SOFTMAX_AXES = ("1", "2")
+TRIANGLES = ("tril", "triu")
+SQUARE_FACTORS = ("svd_v", "qr_r")        # n×n of an m×n argument
+TALL_FACTORS = ("svd_u", "qr_q")          # m×n of an m×n argument
+# the kinds of node (Gen.build) and the table each draws its spelling from
+KIND_TABLES = {"add": ADD_OPS, "sub": SUB_OPS, "had": HAD_OPS, "smul": SMUL_OPS,
+               "neg": NEG_OPS, "elem": ELEMENTWISE, "matmul": MATMUL_OPS,
+               "transpose": TRANSPOSE, "epow": EPOW_EXPS, "bcast": BCAST_OPS, "tr": TRACE,
+               "norm": NORMS, "lmax": EXTREME_EIGVALS, "pow": POW_EXPS, "inv": INVERSE,
+               "invpost": INVERSE_T, "mpow": MPOW_EXPS, "sup": SUPERSCRIPTS, "kronsq": KRON,
+               "eigvec": EXTREME_EIGVECS, "svdv": TOP_SINGULAR, "extreme": EXTREMES,
+               "axis0": AXIS_REDUCTIONS, "axis1": AXIS_REDUCTIONS, "axis2": AXIS_REDUCTIONS,
+               "softmaxk": SOFTMAX_AXES, "tri": TRIANGLES, "svdvq": SQUARE_FACTORS,
+               "svduq": TALL_FACTORS}
+KINDS = ("add", "sub", "had", "hdiv", "smul", "div", "neg", "elem", "paren", "matmul",
+         "transpose", "epow", "leaf", "bcast", "ufunc", "def", "extreme", "tr", "sum", "norm",
+         "quad", "dot", "det", "logdet", "lse", "lmax", "pow", "norm1", "specnorm", "nuclear",
+         "softmaxdot", "num", "dimc", "mean", "axis0", "softmaxk", "tri", "inv", "invpost",
+         "mpow", "pinv", "adj", "diagv", "kronsq", "sup", "polar", "chol", "sqrtm", "expm",
+         "frechet", "frechet2", "eigvecs", "gapinv", "svdvq", "diagm", "vec", "softmax",
+         "eigvec", "svdv", "matvec", "axis2", "eigvals", "svdvals", "axis1", "solve", "pinvT",
+         "unvec", "sylv", "svduq", "commut")
+# diagonal offsets of tril/triu (integer literals, negative too) and bad axis / offset
+# arguments (each a user error)
+OFFSETS = ["0", "1", "-1", "2", "-2", "3", "+1", "-3"]
+BAD_AXES = ["0", "3", "-1", "k", "n", "1.5", "1e999", "99999999999999999999", "(1)", "2 1",
+            "", "x", "1, 2", "2.0", "-0", "m n", "1e0", "I"]
+BAD_OFFSETS = ["1.5", "k", "n", "x", "99999999999999999999", "-99999999999999999999", "1e3",
+               "0.0", "(-1)", "- 1", "--1", "1, 2", "", "2^3", "1e999", "I", "-k"]
 DIMS = ["m", "n", "p", "k", "d", "1", "2", "3"]
 TOKEN = re.compile(r"\^\{-1\}|\^\{-T\}|\^\{T\}|\^-1|\^-T|\^T|\.\^|\.\*|\./|"
                    r"(?:[0-9]+\.[0-9]+|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+(?:[eE][-+]?[0-9]+)?|"
@@ -108,6 +170,7 @@ class Gen:
         self.defs: dict[str, tuple] = {}
         self.ufuncs: list[str] = []
         self.stmts: list[str] = []
+        self.forced = None     # (table, index): a spelling the deck wants in this program
 
     # -- helpers
     def pick(self, xs):
@@ -136,8 +199,10 @@ class Gen:
             return self.pick(["scalar", "1", "R", "ℝ", "scalar"])
         if c == "1":
             return self.pick([r, r, f"R^{r}", f"ℝ^{r}", f"({r})", f"R^{{{r}}}"])
+        # "2x n" is a shape, "nx n" the dim nx and an attribute n: glued only after a digit
+        glued = f"{r}x {c}" if r[-1:].isdigit() else f"{r} x {c}"
         return self.pick([f"{r} x {c}", f"{r}×{c}", f"({r}, {c})", f"R^{{{r} x {c}}}",
-                          f"ℝ^{{{r}×{c}}}", f"{r} x {c}", f"{r}x {c}"])
+                          f"ℝ^{{{r}×{c}}}", f"{r} x {c}", glued])
 
     def fresh(self, s) -> str:
         r, c = s
@@ -162,72 +227,143 @@ class Gen:
     def number(self) -> str:
         return self.pick(NUMBERS if self.p(0.3) else ["2", "3", "0.5", "1", ".5", "1e-3", "4"])
 
+    def spell(self, table) -> str:
+        """An entry of a spelling table: the forced one (``Deck``) if it is this table's."""
+        if self.forced is not None and self.forced[0] is table:
+            entry, self.forced = table[self.forced[1]], None
+            return entry
+        return self.pick(table)
+
+    # -- arguments in a function's domain (DESIGN §1: chol/sqrtm need spd, eigvals/eigvecs
+    # symmetric, solve/sylvester well-conditioned); numbers of such a matrix are drawn by
+    # `matd check`/`grad`, the symbolic paths see the declared attribute
+    def declared(self, s, attr: str) -> str:
+        """A variable of shape s declared with attr (always declared: not left to inference)."""
+        have = [n for n, a in self.attrs.items() if a == attr and self.decls.get(n) == s]
+        if have and self.p(0.5):
+            return self.pick(have)
+        name = self.fresh(s)
+        self.attrs[name] = attr
+        return name
+
+    def spd(self, n: str, d: int) -> str:
+        k = self.r.random()
+        if k < 0.4 or d <= 0:
+            return self.declared((n, n), "spd")
+        if k < 0.7:
+            e = self.expr((n, self.dim()), d)
+            return f"(({e}) ({e})^T + {self.pick([f'eye({n})', 'I', '0.5 I'])})"
+        e = self.expr((self.dim(), n), d)
+        return f"(({e})ᵀ ({e}) + {self.pick([f'eye({n})', 'I'])})"
+
+    def sym(self, n: str, d: int) -> str:
+        k = self.r.random()
+        if k < 0.35 or d <= 0:
+            return self.declared((n, n), self.pick(["sym", "sym", "spd"]))
+        if k < 0.7:
+            e = self.expr((n, n), d)
+            return f"(({e}) + ({e})^T)"
+        return self.spd(n, d)
+
+    def wellcond(self, n: str, d: int) -> str:
+        """Safely invertible: diagonally dominant or spd."""
+        if self.p(0.5):
+            return f"({self.pick(['4 I', f'4 eye({n})', '3 I'])} + tanh({self.expr((n, n), d)}))"
+        return self.spd(n, d)
+
+    def rows_for(self, c: str) -> str:
+        """Rows of a matrix whose thin SVD / QR is taken (m ≥ n wanted; dims are symbolic)."""
+        return self.pick([c, c, self.dim()])
+
     # -- expressions of a target shape
     def expr(self, s, depth: int) -> str:
         if self.p(self.ill):
             return self.illtyped(s, depth)
+        if depth <= 0:
+            return self.leaf(s)
+        return self.build(self.pick(self.kinds(s)), s, depth - 1)
+
+    def leaf(self, s) -> str:
         r, c = s
         scalar, square = (r, c) == ("1", "1"), r == c and r != "1"
         vector = c == "1" and r != "1"
-        if depth <= 0:
-            if scalar and self.p(0.3):
-                return self.number() if self.p(0.7) else self.pick(["m", "n", "p"])
-            if square and self.p(0.1):
-                return self.pick(["I", f"eye({r})", "eye"])
-            if self.p(0.05) and not scalar:
-                return self.pick([f"ones({r}, {c})", f"zeros({r}, {c})", "matrix(1)"]
-                                 + ([f"ones({r})", "vector(1)"] if vector else []))
-            return self.var(s)
-        d = depth - 1
-        E = self.expr
+        if scalar and self.p(0.3):
+            return self.number() if self.p(0.7) else self.pick(["m", "n", "p"])
+        if square and self.p(0.1):
+            return self.pick(["I", f"eye({r})", "eye"])
+        if self.p(0.05) and not scalar:
+            return self.pick([f"ones({r}, {c})", f"zeros({r}, {c})", "matrix(1)"]
+                             + ([f"ones({r})", "vector(1)"] if vector else []))
+        return self.var(s)
+
+    @staticmethod
+    def kinds(s) -> list[str]:
+        """The kinds of node (``build``) that make an expression of shape s."""
+        r, c = s
+        scalar, square = (r, c) == ("1", "1"), r == c and r != "1"
+        vector = c == "1" and r != "1"
         opts = ["add", "sub", "had", "hdiv", "smul", "div", "neg", "elem", "paren", "matmul",
-                "transpose", "epow", "leaf", "bcast", "ufunc", "def"]
+                "transpose", "epow", "leaf", "bcast", "ufunc", "def", "extreme"]
         if scalar:
             opts += ["tr", "sum", "norm", "quad", "dot", "det", "logdet", "lse", "lmax", "pow",
-                     "norm1", "specnorm", "nuclear", "softmaxdot", "num", "dimc", "inv"]
+                     "norm1", "specnorm", "nuclear", "softmaxdot", "num", "dimc", "inv",
+                     "mean", "axis0"]
+        else:
+            opts += ["softmaxk", "tri"]
         if square:
-            opts += ["inv", "invpost", "mpow", "pinv", "adj", "diagv", "kronsq", "sup", "polar"]
+            opts += ["inv", "invpost", "mpow", "pinv", "adj", "diagv", "kronsq", "sup", "polar",
+                     "chol", "sqrtm", "expm", "frechet", "frechet2", "eigvecs", "gapinv",
+                     "svdvq"]
         if vector:
-            opts += ["diagm", "vec", "softmax", "eigvec", "svdv", "matvec"]
+            opts += ["diagm", "vec", "softmax", "eigvec", "svdv", "matvec", "axis2", "eigvals",
+                     "svdvals"]
+        if r == "1" and c != "1":
+            opts += ["axis1"]
+        if r != "1" and not scalar:
+            opts += ["solve"]
         if c != "1" and r != "1":
-            opts += ["pinvT", "unvec"]
-        k = self.pick(opts)
+            opts += ["pinvT", "unvec", "sylv", "svduq", "commut"]
+        return opts
+
+    def build(self, k: str, s, d: int) -> str:
+        """A node of kind k and shape s, its operands of depth d."""
+        E = self.expr
+        r, c = s
+        scalar = (r, c) == ("1", "1")
         if k == "add":
-            return f"{E(s, d)}{self.pick([' + ', '+', ' +'])}{E(s, d)}"
+            return f"{E(s, d)}{self.spell(ADD_OPS)}{E(s, d)}"
         if k == "sub":
-            return f"{E(s, d)}{self.pick([' - ', '-', ' − '])}{E(s, d)}"
+            return f"{E(s, d)}{self.spell(SUB_OPS)}{E(s, d)}"
         if k == "had":
-            return f"({E(s, d)}){self.pick([' .* ', ' ∘ ', '.*'])}({E(s, d)})"
+            return f"({E(s, d)}){self.spell(HAD_OPS)}({E(s, d)})"
         if k == "hdiv":
             return f"({E(s, d)}) ./ ({E(s, d)})"
         if k == "smul":
-            op = self.pick([" ", " * ", "*"])
+            op = self.spell(SMUL_OPS)
             return f"{E(('1', '1'), d)}{op}({E(s, d)})" if self.p(0.6) else \
                 f"({E(s, d)}){op}{E(('1', '1'), d)}"
         if k == "div":
             return f"({E(s, d)}) / {self.pick([self.number(), '(' + E(('1', '1'), d) + ')'])}"
         if k == "neg":
-            return f"{self.pick(['-', '−', '+', '- '])}({E(s, d)})"
+            return f"{self.spell(NEG_OPS)}({E(s, d)})"
         if k == "elem":
-            f = self.pick(["exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "relu",
-                           "sqrt", "abs", "step", "sign"])
-            return f"{f}({E(s, d)})"
+            return f"{self.spell(ELEMENTWISE)}({E(s, d)})"
         if k == "paren":
             return f"({E(s, d)})"
         if k == "matmul":
             inner = self.pick(["1", self.dim(), r, c])
             if (r, inner) == ("1", "1") or (inner, c) == ("1", "1"):
                 inner = self.dim()
-            op = self.pick([" ", " * ", " @ ", " "])
+            op = self.spell(MATMUL_OPS)
             return f"({E((r, inner), d)}){op}({E((inner, c), d)})"
         if k == "transpose":
-            return f"({E((c, r), d)}){self.pick(['^T', chr(39), 'ᵀ', '^{T}', '^⊤', '⊤'])}"
+            return self.spell(TRANSPOSE).format(E((c, r), d))
         if k == "epow":
-            return f"({E(s, d)}).^{self.pick(['2', '3', '-1', '0.5', '{-0.5}', '(1/2)', '2.5'])}"
+            return f"({E(s, d)}).^{self.spell(EPOW_EXPS)}"
         if k == "leaf":
             return self.expr(s, 0)
         if k == "bcast":  # a scalar, row or column broadcast in an elementwise op
-            op = self.pick([" + ", " - ", " .* ", " ./ "])
+            op = self.spell(BCAST_OPS)
             part = ("1", "1") if self.p(0.5) or scalar else (("1", c) if self.p(0.5) else (r, "1"))
             return f"({E(s, d)}){op}({E(part, d)})"
         if k == "ufunc":
@@ -240,11 +376,11 @@ class Gen:
             return name
         if k == "tr":
             n = self.dim()
-            return f"{self.pick(['tr', 'tr', 'trace'])}({E((n, n), d)})"
+            return self.spell(TRACE).format(E((n, n), d))
         if k == "sum":
             return f"sum({E(self.shape(), d)})"
         if k == "norm":
-            return f"{self.pick(['norm', 'norm2'])}({E(self.shape(), d)})^{self.pick(['2', '1', '3'])}"
+            return f"{self.spell(NORMS)}({E(self.shape(), d)})^{self.pick(['2', '1', '3'])}"
         if k in ("norm1", "specnorm", "nuclear", "lse"):
             f = {"lse": "logsumexp"}.get(k, k)
             return f"{f}({E(self.shape(), d)})"
@@ -256,10 +392,10 @@ class Gen:
             return f"dot({E(t, d)}, {E(t, d)})"
         if k in ("det", "logdet", "lmax"):
             n = self.dim()
-            f = {"lmax": self.pick(["lambda_max", "lambda_min"])}.get(k, k)
+            f = self.spell(EXTREME_EIGVALS) if k == "lmax" else k
             return f"{f}({E((n, n), d)})"
         if k == "pow":
-            return f"({E(s, d)}){self.pick(POSTFIX[:0] + ['^2', '^-1', '^{-1}', '^3', '²', '^-1.5', '^{-0.5}', '^0.5', '^(1/2)', '^c0'])}"
+            return f"({E(s, d)}){self.spell(POW_EXPS)}"
         if k == "softmaxdot":
             n = self.dim()
             return f"({E((n, '1'), d)})^T softmax({E((n, '1'), d)})"
@@ -268,20 +404,20 @@ class Gen:
         if k == "dimc":
             return f"{self.pick(['m', 'n', 'p'])} {E(s, d)}"
         if k == "inv":
-            return f"{self.pick(['inv', 'inv', 'inverse'])}({E(s, d)})"
+            return self.spell(INVERSE).format(E(s, d))
         if k == "invpost":
-            return f"({E(s, d)}){self.pick(['^-1', '^{-1}', '⁻¹', '^-T', '^{-T}', '⁻ᵀ'])}"
+            return self.spell(INVERSE_T).format(E(s, d))
         if k == "mpow":
-            return f"({E(s, d)})^{self.pick(['2', '3', '-2', '{2}', '4'])}"
+            return f"({E(s, d)})^{self.spell(MPOW_EXPS)}"
         if k == "sup":
-            return f"({E(s, d)}){self.pick(['²', '³', '⁴'])}"
+            return f"({E(s, d)}){self.spell(SUPERSCRIPTS)}"
         if k in ("pinv", "adj", "polar"):
             return f"{k}({E(s, d)})"
         if k == "diagv":
             return f"diag({E((r, '1'), d)})"
         if k == "kronsq":
-            return f"kron({E(('1', '1'), d)} I, {E(s, d)})" if self.p(0.3) else \
-                f"({E(s, d)}) ⊗ {E(('1', '1'), d)}"
+            return f"kron({E(('1', '1'), d)} I, {E(s, d)})" if self.spell(KRON) == "kron" \
+                else f"({E(s, d)}) ⊗ {E(('1', '1'), d)}"
         if k == "diagm":
             return f"diag({E((r, r), d)})"
         if k == "vec":
@@ -289,9 +425,9 @@ class Gen:
         if k == "softmax":
             return f"softmax({E(s, d)})"
         if k == "eigvec":
-            return f"{self.pick(['eigvec_max', 'eigvec_min'])}({E((r, r), d)})"
+            return f"{self.spell(EXTREME_EIGVECS)}({E((r, r), d)})"
         if k == "svdv":
-            return f"{self.pick(['svd_u1', 'svd_v1'])}({E((r, r), d)})"
+            return f"{self.spell(TOP_SINGULAR)}({E((r, r), d)})"
         if k == "matvec":
             n = self.dim()
             return f"({E((r, n), d)}) ({E((n, '1'), d)})"
@@ -300,6 +436,61 @@ class Gen:
         if k == "unvec":
             name = self.fresh((f"{r}*{c}", "1"))
             return f"unvec({name}, {r})"
+        # batches, extremes, triangles and the matrix functions (decompositions, expm,
+        # solves), each with arguments in its domain
+        if k == "extreme":    # max/min; either side may be a scalar, row or column
+            f = self.spell(EXTREMES)
+            a = E(s, d)
+            if scalar or self.p(0.5):
+                return f"{f}({a}, {E(s, d)})"
+            part = self.pick([("1", "1"), ("1", c), (r, "1")])
+            b = E(part, d) if self.p(0.6) else self.pick([self.number(), "0"])
+            return f"{f}({a}, {b})" if self.p(0.5) else f"{f}({b}, {a})"
+        if k == "mean":
+            return f"mean({E(self.shape(), d)})"
+        if k == "axis0":      # an axis reduction of a vector or a row: a scalar
+            n = self.dim()
+            f = self.spell(AXIS_REDUCTIONS)
+            return f"{f}({E((n, '1'), d)}, 1)" if self.p(0.5) else f"{f}({E(('1', n), d)}, 2)"
+        if k == "axis1":      # down the columns: 1×c
+            return f"{self.spell(AXIS_REDUCTIONS)}({E((self.dim(), c), d)}, 1)"
+        if k == "axis2":      # across the rows: r×1
+            return f"{self.spell(AXIS_REDUCTIONS)}({E((r, self.dim()), d)}, 2)"
+        if k == "softmaxk":
+            return f"softmax({E(s, d)}, {self.spell(SOFTMAX_AXES)})"
+        if k == "tri":
+            f = self.spell(TRIANGLES)
+            if self.p(0.3):
+                return f"{f}({E(s, d)})"
+            return f"{f}({E(s, d)}, {self.pick(OFFSETS)})"
+        if k in ("chol", "sqrtm"):
+            return f"{k}({self.spd(r, d)})"
+        if k == "expm":
+            a = E(s, d)
+            return f"expm({a})" if self.p(0.6) else f"expm({self.pick(['0.5', '0.1', '-1'])} ({a}))"
+        if k == "frechet":
+            return f"expm_frechet({E(s, d)}, {E(s, d)})"
+        if k == "frechet2":
+            return f"expm_frechet2({E(s, d)}, {E(s, d)}, {E(s, d)})"
+        if k == "eigvecs":
+            return f"eigvecs({self.sym(r, d)})"
+        if k == "eigvals":
+            return f"eigvals({self.sym(r, d)})"
+        if k == "gapinv":     # of a vector (distinct entries, almost surely)
+            v = E((r, "1"), d) if self.p(0.6) else f"eigvals({self.sym(r, d)})"
+            return f"gapinv({v})"
+        if k == "svdvq":      # c×c factors of a tall matrix
+            return f"{self.spell(SQUARE_FACTORS)}({E((self.rows_for(r), r), d)})"
+        if k == "svduq":      # r×c factors of a tall r×c matrix
+            return f"{self.spell(TALL_FACTORS)}({E(s, d)})"
+        if k == "svdvals":
+            return f"svdvals({E((self.rows_for(r), r), d)})"
+        if k == "solve":
+            return f"solve({self.wellcond(r, d)}, {E(s, d)})"
+        if k == "sylv":       # A Y + Y B = C with A (r×r) and B (c×c) spd
+            return f"sylvester({self.spd(r, d)}, {self.spd(c, d)}, {E(s, d)})"
+        if k == "commut":
+            return f"unvec(commutation({c}, {r}) vec({E((c, r), d)}), {r})"
         raise AssertionError(k)
 
     def illtyped(self, s, depth: int) -> str:
@@ -318,10 +509,42 @@ class Gen:
             return f"{self.pick(SPECIALS)}({', '.join(self.pick(DIMS + ['0', '-1', 'x', '2.5', 'm n', 'm*n', 'A', '']) for _ in range(self.pick([0, 1, 2, 3])))})"
         if k < 0.8:
             return f"({self.expr(self.shape(), d)}){self.pick(BINOPS)}({self.expr(self.shape(), d)})"
-        if k < 0.9:
+        if k < 0.88:
             return self.pick(["m", "n", "p", "d", "x", "I", "eye", "ones", "tr", "c / 0", "0^-1",
                               "1e999", "0 ./ 0", "(-1)^0.5", "0^0", "1/0", "0.0/0.0"])
+        if k < 0.96:
+            return self.misuse(d)
         return f"{self.expr(s, d)} {self.pick(BINOPS).strip() or ' '}"
+
+    def misuse(self, d: int) -> str:
+        """A new function called wrongly: a bad axis or offset, softmax of a matrix without
+        one, a decomposition of a non-square or wide matrix, mismatched solves."""
+        E, sh = self.expr, self.shape
+        k = self.r.randrange(7)
+        if k == 0:
+            f = self.pick(AXIS_REDUCTIONS + ("softmax",))
+            return f"{f}({E(sh(), d)}, {self.pick(BAD_AXES)})"
+        if k == 1:
+            return f"{self.pick(['tril', 'triu'])}({E(sh(), d)}, {self.pick(BAD_OFFSETS)})"
+        if k == 2:
+            return f"softmax({E((self.dim(), self.dim()), d)})"
+        if k == 3:
+            f = self.pick(["chol", "sqrtm", "expm", "eigvecs", "eigvals", "svd_v", "qr_r",
+                           "gapinv", "svdvals", "svd_u", "qr_q", "mean", "transpose", "trace",
+                           "inverse"])
+            return f"{f}({E(sh(), d)})"
+        if k == 4:
+            f = self.pick(["sylvester", "expm_frechet2", "solve", "expm_frechet", "max", "min"])
+            n = self.pick([1, 2, 2, 3, 3, 4])
+            return f"{f}({', '.join(E(sh(), d) for _ in range(n))})"
+        if k == 5:   # a numeric degenerate point: an error at evaluation, not at typing
+            n = self.dim()
+            return self.pick([f"chol(-eye({n}))", f"sqrtm(zeros({n}, {n}))",
+                              f"gapinv(ones({n}))", f"eigvecs(eye({n}))", f"solve(zeros({n}, {n}), ones({n}))",
+                              f"svd_u(ones({n}, {n}))", f"qr_r(zeros({n}, {n}))",
+                              f"sylvester(eye({n}), -eye({n}), eye({n}))", f"expm(1e3 eye({n}))"])
+        return f"{self.pick(['sum', 'mean', 'tril', 'triu', 'softmax', 'logsumexp'])}" \
+               f"({E(sh(), d)}, {E(sh(), d)})"
 
     def ufunc(self) -> str:
         if self.ufuncs and self.p(0.6):
@@ -348,13 +571,34 @@ class Gen:
             return f"({self.scalar_body(t, d)}){op}({self.scalar_body(t, d)})"
         return f"({self.scalar_body(t, d)}){self.pick(['^2', '^3', '^-1', '.^0.5', '^{-0.5}', '²', '^1.5', '^(1/2)'])}"
 
-    def program(self, scalar: bool | None = None) -> str:
-        if scalar is None:
-            scalar = self.p(0.7)
-        target = ("1", "1") if scalar else self.shape()
-        body = self.expr(target, self.pick([1, 2, 2, 3, 3, 4, 5]))
+    def shape_for(self, kind: str):
+        """A shape that a node of this kind can have."""
+        for _ in range(200):
+            s = ("1", "1") if self.p(0.3) else self.shape()
+            if kind in self.kinds(s):
+                return s
+        raise AssertionError(f"no shape for {kind}")
+
+    def program(self, scalar: bool | None = None, force=None) -> str:
+        """A program; ``force`` = (kind, table, index): its expression is a node of that
+        kind, and the table's entry index is spelled in it (see ``Deck``)."""
+        depth = self.pick([1, 2, 2, 3, 3, 4, 5])
+        if force is not None:
+            kind, table, index = force
+            target = self.shape_for(kind)
+            self.forced = (table, index) if table is not None else None
+            body = self.build(kind, target, depth - 1)
+            assert self.forced is None, (force, body)   # the spelling is in the program
+        else:
+            if scalar is None:
+                scalar = self.p(0.7)
+            target = ("1", "1") if scalar else self.shape()
+            body = self.expr(target, depth)
         lines = []
         for name, s in self.decls.items():
+            if name in self.attrs:  # a domain's attribute (spd for chol, …): declared
+                lines.append(f"{name}: {self.shape_text(s)} {self.attrs[name]}")
+                continue
             if self.p(0.08):        # left undeclared: inference
                 continue
             attrs = ""
@@ -373,8 +617,48 @@ class Gen:
         return sep.join(stmts)
 
 
-def generate(rng: random.Random) -> str:
-    return Gen(rng, ill=rng.choice([0.0, 0.0, 0.05, 0.15])).program()
+class Deck:
+    """Every kind of node, and every spelling of each (every entry of its table), in a
+    shuffled order, dealt one a program to every other program of one random stream: 400
+    programs force each of them at least once (there are fewer than 200), so a construct
+    reaches all of its spellings however the stream falls."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.items = [(k, KIND_TABLES[k], i) for k in KINDS if k in KIND_TABLES
+                      for i in range(len(KIND_TABLES[k]))]
+        self.items += [(k, None, None) for k in KINDS if k not in KIND_TABLES]
+        self.queue: list = []
+        self.programs = 0
+        self.dealt: set = set()    # (kind, index) of the items dealt so far
+
+    def deal(self):
+        """The next item for this program, or None (a free program)."""
+        self.programs += 1
+        if self.programs % 2:
+            return None
+        if not self.queue:
+            self.queue = list(self.items)
+            self.rng.shuffle(self.queue)
+        item = self.queue.pop()
+        self.dealt.add((item[0], item[2]))
+        return item
+
+
+_DECKS: "weakref.WeakKeyDictionary[random.Random, Deck]" = weakref.WeakKeyDictionary()
+
+
+def generate(rng: random.Random, ill: float | None = None) -> str:
+    """One program of the random stream rng (every other one built around its deck's next
+    kind and spelling); ``ill``: the chance of an ill-typed node (by default drawn: 0 for
+    half the programs)."""
+    deck = _DECKS.get(rng)
+    if deck is None:
+        deck = _DECKS[rng] = Deck(rng)
+    force = deck.deal()
+    if ill is None:
+        ill = rng.choice([0.0, 0.0, 0.05, 0.15])
+    return Gen(rng, ill=ill).program(force=force)
 
 
 # --------------------------------------------------------------------------------------

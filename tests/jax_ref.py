@@ -20,6 +20,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
+import jax.scipy.linalg as jsl  # noqa: E402
 import jax.scipy.special as jsp  # noqa: E402
 
 __all__ = ["jax_function", "JAX_OPS", "dim_size"]
@@ -116,7 +117,106 @@ JAX_OPS = {
     "svd_u1": lambda n, z, a: jnp.linalg.svd(a, full_matrices=False)[0][:, :1],
     "svd_v1": lambda n, z, a: jnp.linalg.svd(a, full_matrices=False)[2][:1, :].T,
     "polar": lambda n, z, a: _polar(a),
+    # batches: MATLAB's dimension k (params[0]) is numpy's axis k - 1
+    "sum_axis": lambda n, z, a: jnp.sum(a, axis=n.params[0] - 1, keepdims=True),
+    "mean": lambda n, z, a: _s(jnp.mean(a)),
+    "mean_axis": lambda n, z, a: jnp.mean(a, axis=n.params[0] - 1, keepdims=True),
+    "logsumexp_axis": lambda n, z, a: jsp.logsumexp(a, axis=n.params[0] - 1, keepdims=True),
+    "softmax_axis": lambda n, z, a: jax.nn.softmax(a, axis=n.params[0] - 1),
+    "max": lambda n, z, a, b: jnp.maximum(a, b),
+    "min": lambda n, z, a, b: jnp.minimum(a, b),
+    "tril": lambda n, z, a: jnp.tril(a, n.params[0]),
+    "triu": lambda n, z, a: jnp.triu(a, n.params[0]),
+    # matrix functions; a symmetric argument is read as its symmetric part
+    "chol": lambda n, z, a: jnp.linalg.cholesky(_sym(a)),
+    "expm": lambda n, z, a: jsl.expm(a),
+    "expm_frechet": lambda n, z, a, e: _frechet(a, e),
+    "expm_frechet2": lambda n, z, a, e, f: _frechet2(a, e, f),
+    "sqrtm": lambda n, z, a: _sqrtm(a),
+    "sylvester": lambda n, z, a, b, c: _sylvester(a, b, c),
+    "solve": lambda n, z, a, b: jnp.linalg.solve(a, b),
+    "eigvals": lambda n, z, a: jnp.linalg.eigvalsh(_sym(a)).reshape(-1, 1),
+    "eigvecs": lambda n, z, a: _signed(_eigh(a)[1]),
+    "gapinv": lambda n, z, v: _gapinv(v),
+    "svdvals": lambda n, z, a: _tall(a, lambda a: jnp.linalg.svd(
+        a, compute_uv=False).reshape(-1, 1), (a.shape[1], 1)),
+    "svd_u": lambda n, z, a: _tall(a, lambda a: _svd(a)[0], a.shape),
+    "svd_v": lambda n, z, a: _tall(a, lambda a: _svd(a)[1], (a.shape[1],) * 2),
+    "qr_q": lambda n, z, a: _tall(a, lambda a: _qr(a)[0], a.shape),
+    "qr_r": lambda n, z, a: _tall(a, lambda a: _qr(a)[1], (a.shape[1],) * 2),
 }
+
+
+def _sym(a):
+    return (a + a.T) / 2
+
+
+def _frechet(a, e):
+    """L(A, E) = d/dt expm(A + tE) at 0."""
+    return jax.jvp(jsl.expm, (a,), (e,))[1]
+
+
+def _frechet2(a, e, f):
+    """L₂(A; E, F) = d/ds L(A + sF, E) at 0."""
+    return jax.jvp(lambda x: _frechet(x, e), (a,), (f,))[1]
+
+
+def _sqrtm(a):
+    """The principal square root of an spd matrix: V diag(√λ) Vᵀ."""
+    w, v = _eigh(a)
+    return (v * jnp.sqrt(w)[None, :]) @ v.T
+
+
+def _sylvester(a, b, c):
+    """Y with A Y + Y B = C: (Iₖ ⊗ A + Bᵀ ⊗ Iₙ) vec Y = vec C (vec by columns)."""
+    n, k = c.shape
+    K = jnp.kron(jnp.eye(k), a) + jnp.kron(b.T, jnp.eye(n))
+    y = jnp.linalg.solve(K, c.T.reshape(-1))
+    return y.reshape(k, n).T
+
+
+def _tall(a, f, shape):
+    """f(a) for a tall (m ≥ n) matrix, the domain of the thin SVD and QR factors; NaN of
+    matd's shape otherwise (matd refuses such a point: no reference there)."""
+    if a.shape[0] < a.shape[1]:
+        return jnp.full(shape, jnp.nan)
+    return f(a)
+
+
+def _column_signs(ref):
+    """±1 per column: the sign of the column's entry of largest magnitude (a constant
+    piece of the function: no derivative flows through it)."""
+    ref = jax.lax.stop_gradient(ref)
+    idx = jnp.argmax(jnp.abs(ref), axis=0)
+    pick = ref[idx, jnp.arange(ref.shape[1])]
+    return jnp.where(pick < 0, -1.0, 1.0)[None, :]
+
+
+def _signed(v):
+    return v * _column_signs(v)
+
+
+def _svd(a):
+    """(U, V) of the thin SVD, U's columns signed by their largest entries and V's columns
+    by the same signs (so that U diag(σ) Vᵀ stays the matrix)."""
+    u, _, vh = jnp.linalg.svd(a, full_matrices=False)
+    sign = _column_signs(u)
+    return u * sign, vh.T * sign
+
+
+def _qr(a):
+    """(Q, R) of the thin QR with R's diagonal positive."""
+    q, r = jnp.linalg.qr(a, mode="reduced")
+    sign = jnp.where(jax.lax.stop_gradient(jnp.diagonal(r)) < 0, -1.0, 1.0)
+    return q * sign[None, :], r * sign[:, None]
+
+
+def _gapinv(v):
+    """Fᵢⱼ = 1/(vⱼ − vᵢ), 0 on the diagonal."""
+    k = v.shape[0]
+    gaps = v.reshape(1, -1) - v.reshape(-1, 1)
+    eye = jnp.eye(k)
+    return (1 - eye) / (gaps + eye)
 
 
 def _polar(a):

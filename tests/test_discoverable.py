@@ -43,8 +43,9 @@ def test_functions_json_covers_the_table(catalog):
     for op, e in catalog.items():
         assert e["meaning"] or e["doc"] == "", op
         assert e["signature"] and e["kind"] in ("function", "constant", "operator", "implicit")
-        if e["kind"] == "function":
-            assert e["signature"].startswith(e["spellings"][0] + "("), e
+        if e["kind"] == "function":   # axis forms are called by their base's name
+            name = e["spellings"][0] if e["spellings"] else e["signature"].split("(")[0]
+            assert name in FUNCTIONS and e["signature"].startswith(name + "("), e
     spelled = {s: e["op"] for e in catalog.values() for s in e["spellings"]}
     assert spelled == {s: p.op for s, p in FUNCTIONS.items()}
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 import fuzzgen
+from matd.core.primitives import FUNCTIONS
 
 LIMIT = 2.0  # CPU seconds per call: longer is a hang
 
@@ -40,12 +42,63 @@ def _report(found) -> str:
 def test_seeds_and_generators_cover_the_language():
     pool = fuzzgen.seeds()
     assert len(pool) >= 45 and any("norm(r)^2" in s for s in pool)
-    import random
     rng = random.Random(0)
     text = " ".join(fuzzgen.generate(rng) for _ in range(400))
     for piece in ("spd", "orth", "diag(", "^T", "⁻¹", ".^", "∘", "⊗", "./", "R^{", "×",
-                  "softmax(", "lambda_", "unvec(", "uf0(", "1e", ".5", "^{-0.5}"):
+                  "softmax(", "lambda_", "unvec(", "uf0(", "1e", ".5", "^{-0.5}",
+                  "^{-1}", "^-T", "⁻ᵀ", "ᵀ", "⊤", "'", "²", " @ ", " − "):
         assert piece in text, piece
+    # every function of the table, by every spelling, called
+    for name in FUNCTIONS:
+        assert re.search(rf"(?<![A-Za-z0-9_]){name}\(", text), name
+    # the axis, offset and broadcast forms of the new rows
+    for form in (r"\b(sum|mean|logsumexp)\([^;\n]*, 1\)", r"\b(sum|mean|logsumexp)\([^;\n]*, 2\)",
+                 r"\bsoftmax\([^;\n]*, [12]\)", r"\btril\([^;\n]*, -[0-9]\)",
+                 r"\btriu\([^;\n]*, [0-9]\)", r"\b(max|min)\([^;\n]*, 0\)"):
+        assert re.search(form, text), form
+
+
+def test_deck_forces_every_kind_and_spelling():
+    """Each spelling of each construct is reached by construction (``fuzzgen.Deck``), not by
+    the luck of one random stream: every entry of every table is dealt within 400
+    programs, for any stream."""
+    deck = fuzzgen.Deck(random.Random(5))
+    assert len(deck.items) <= 200
+    for kind in fuzzgen.KINDS:   # every kind has a shape (and is built there)
+        assert any(kind in fuzzgen.Gen.kinds(s) for s in
+                   [("1", "1"), ("n", "n"), ("n", "1"), ("1", "n"), ("m", "n")]), kind
+    for seed in (1, 2):
+        rng = random.Random(seed)
+        deck = fuzzgen._DECKS[rng] = fuzzgen.Deck(rng)
+        for _ in range(400):
+            fuzzgen.generate(rng)   # asserts that a forced spelling made it into the program
+        assert deck.programs == 400 and len(deck.dealt) == len(deck.items)
+
+
+def test_typed_programs_type_and_reach_every_row():
+    """The typed generator's programs (no ill-typed nodes) mostly type, and between them use
+    every row of the primitive table, each function with arguments in its domain."""
+    from matd.core.errors import MatdError
+    from matd.core.expr import walk
+    from matd.core.primitives import PRIMS
+    from matd.grammar.parse import parse_program
+    rng = random.Random(3)
+    seen, failed, n = set(), [], 1000
+    for _ in range(n):
+        text = fuzzgen.generate(rng, ill=0.0)
+        try:
+            prog = parse_program(text)
+        except MatdError as e:
+            failed.append((text, str(e)))
+            continue
+        if prog.result is not None:
+            seen.update(node.op for node in walk(prog.result))
+        for uf in prog.functions.values():
+            seen.update(node.op for node in walk(uf.body))
+    # undeclared names left to inference and dims used as numbers do not always type
+    assert len(failed) < 0.15 * n, failed[:5]
+    missing = set(PRIMS) - seen - {"dvar"}
+    assert not missing, sorted(missing)
 
 
 def test_fuzz_quick():

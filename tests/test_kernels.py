@@ -20,6 +20,8 @@ from matd.core.primitives import PRIMS
 from matd.core.randomize import random_inputs
 from matd.grammar.parse import parse_program
 
+import linalg_reference
+
 SIZES = {"m": 3, "n": 4, "p": 2, "q": 5}
 
 # Rows without a sample program in the table (helpers of derivatives): programs here.
@@ -112,6 +114,8 @@ REFERENCE = {
     "svd_v1": lambda n, s, a: np.linalg.svd(a)[2][[0], :].T,
     "polar": lambda n, s, a: _polar(a),
 }
+
+REFERENCE.update(linalg_reference.REFERENCE)   # batches and matrix functions
 
 # Leaves: computed by the evaluator, not a kernel; the same check on their values.
 LEAF_REFERENCE = {

@@ -61,10 +61,12 @@ def test_precedence(src, shape):
 
 def test_every_function_spelling_parses():
     args = {"kron": "A, B", "dot": "x, y", "eye": "n", "ones": "m, n", "zeros": "m, n",
-            "commutation": "m, n"}
-    vector_only = {"softmax"}
-    square = {"tr", "det", "logdet", "inv", "adj", "lambda_max", "lambda_min", "eigvec_max",
-              "eigvec_min", "diag"}
+            "commutation": "m, n", "max": "C, 0", "min": "x, y", "solve": "A, B",
+            "expm_frechet": "A, A", "expm_frechet2": "A, A, A", "sylvester": "A, A, A"}
+    vector_only = {"softmax", "gapinv"}
+    square = {"tr", "trace", "det", "logdet", "inv", "inverse", "adj", "lambda_max",
+              "lambda_min", "eigvec_max", "eigvec_min", "diag", "chol", "expm", "sqrtm",
+              "eigvals", "eigvecs"}
     for name in FUNCTIONS:
         if name in ("unvec",):
             continue

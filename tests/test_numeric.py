@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import linalg_reference
+
 from matd.core.evaluate import evaluate
 from matd.core.plan import Plan
 from matd.core.primitives import PRIMS
@@ -60,6 +62,8 @@ NUMPY = {  # op -> reference on 2-D arrays (the row's sample supplies the inputs
     "broadcast": None, "ufunc": None,
 }
 
+NUMPY.update(dict.fromkeys(linalg_reference.REFERENCE))   # (node, shape, *args) references
+
 
 def sample_rows():
     return [p for p in PRIMS.values() if p.sample]
@@ -92,6 +96,8 @@ def test_kernel_matches_numpy(row):
             ref = np.broadcast_to(args[0], got.shape)
         elif row.op == "ufunc":
             continue  # its body is evaluated through the other kernels
+        elif row.op in linalg_reference.REFERENCE:
+            ref = linalg_reference.REFERENCE[row.op](n, got.shape, *args)
         else:
             ref = ref_fn(*args)
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

@@ -46,7 +46,20 @@ def fd_reference(prog, f, x, env, sizes, order):
         if any(a in x.params[1] for a in ("sym", "spd")):
             J = (J + J.T) / 2
         return J
-    return J.transpose(1, 0, 3, 2).reshape(fp * fq, xp_ * xq)
+    J = J.transpose(1, 0, 3, 2).reshape(fp * fq, xp_ * xq)
+    if order == 2 and any(a in x.params[1] for a in ("sym", "spd")):
+        P = _sym_projector(xp_)      # the Hessian on symmetric directions: P H P
+        J = P @ J @ P
+    return J
+
+
+def _sym_projector(n):
+    """P = (I + K)/2 on vec of n×n matrices: vec(M) -> vec((M + Mᵀ)/2)."""
+    K = np.zeros((n * n, n * n))
+    for i in range(n):
+        for j in range(n):
+            K[i * n + j, j * n + i] = 1
+    return (np.eye(n * n) + K) / 2
 
 
 def matd_derivative(prog, name, order):

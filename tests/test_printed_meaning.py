@@ -129,9 +129,15 @@ def test_broadcast_is_printed_not_dropped():
 
 
 def test_a_negated_product_keeps_its_parentheses():
+    rc, out, _ = matd("eval", "A, B, C: n x n; A .* (-(B C))", "--random", "--format", "json")
+    assert rc == 0
+    from matd.core.printers import to_matd
+    from matd.grammar.parse import parse_program
+    f = parse_program("A, B, C: n x n; A .* (-(B C))").result
+    assert to_matd(f) == "A .* (-B C)"          # not A .* -B C, which is (A .* -B) C
     rc, out, _ = matd("diff", "A, B, C: n x n; t: scalar; A .* (-(t B) C)", "--wrt", "t",
                       "--format", "json")
-    assert json.loads(out)["derivative"].endswith("; A .* (-B C)")
+    assert json.loads(out)["derivative"].endswith("; -(B C .* A)")
 
 
 def test_a_dim_used_as_a_number_is_declared():

@@ -88,10 +88,39 @@ class WideGen(Gen):
                 ks += ["svdvecs"]
         return ks
 
+    # the rows of batches, extremes, triangles and matrix functions (each kind an x_ method)
+    def matrix_kinds(self, shape):
+        r, c = shape
+        sq = r == c and r != 1
+        ks = ["maxmin"]
+        if shape == (1, 1):
+            ks += ["mean", "axis0", "trace_fn"]
+        else:
+            ks += ["softmax_axis", "tri", "transpose_fn"]
+        if r != 1:
+            ks += ["solve"]
+        if c == 1 and r != 1:
+            ks += ["axis2", "eigvals", "svdvals"]
+        if r == 1 and c != 1:
+            ks += ["axis1"]
+        if r != 1 and c != 1:
+            ks += ["sylvester"]
+            if SIZES[r] >= SIZES[c]:
+                ks += ["svd_u", "qr_q"]
+        if sq:
+            ks += ["chol", "sqrtm", "expm", "expm_frechet", "expm_frechet2", "eigvecs_d",
+                   "gapinv", "svd_v", "qr_r", "inverse_spelled"]
+        return ks
+
     def expr(self, shape, depth):
-        if depth > 0 and self.draw(st.integers(0, 2)) == 0:
-            kind = self.draw(st.sampled_from(self.extra(shape)))
-            return getattr(self, "x_" + kind)(shape, depth - 1)
+        """A third of the nodes from ``extra``, a sixth from ``matrix_kinds`` (a group of
+        its own, so that adding to one group does not dilute the other), the rest Gen's."""
+        if depth > 0:
+            group = self.draw(st.integers(0, 5))
+            if group <= 2:
+                kinds = self.extra(shape) if group <= 1 else self.matrix_kinds(shape)
+                kind = self.draw(st.sampled_from(kinds))
+                return getattr(self, "x_" + kind)(shape, depth - 1)
         return super().expr(shape, depth)
 
     def dim(self, shape):
@@ -252,6 +281,142 @@ class WideGen(Gen):
         e = f"({self.var(s)} + 0.3 tanh({self.expr(s, d)}))"
         return f"(svd_u1({e}) svd_v1({e})^T)"
 
+    # arguments in the domains of the matrix functions: generic (distinct eigenvalues and
+    # singular values, full rank) by a random structured variable plus a bounded perturbation
+    def spd_arg(self, k, d):
+        """Symmetric positive definite, k×k (1 + x² where k is 1)."""
+        if k == 1:
+            return f"(1 + ({self.expr((1, 1), d)})^2)"
+        S = self.var((k, k), "spd")
+        if self.draw(st.integers(0, 2)) == 0:
+            return S
+        j = self.draw(st.sampled_from(DIMS))
+        t = f"tanh({self.expr((j, k), d)})"
+        return f"({S} + 0.1 ({t})^T {t})"
+
+    def sym_arg(self, k, d):
+        """Symmetric with distinct eigenvalues (almost surely)."""
+        S = self.var((k, k), self.draw(st.sampled_from(("sym", "spd"))))
+        if self.draw(st.integers(0, 2)) == 0:
+            return S
+        e = self.expr((k, k), d)
+        return f"({S} + 0.3 tanh({e} + ({e})^T))"
+
+    def tall_arg(self, rows, cols, d):
+        """rows×cols of full column rank with distinct singular values (almost surely)."""
+        return f"({self.var((rows, cols))} + 0.3 tanh({self.expr((rows, cols), d)}))"
+
+    def rows_for(self, cols):
+        return self.draw(st.sampled_from([k for k in DIMS if SIZES[k] >= SIZES.get(cols, 1)]))
+
+    def x_maxmin(self, s, d):   # a tie is measure zero: the sides differ by a constant
+        f = self.draw(st.sampled_from(("max", "min")))
+        r, c = s
+        other = self.draw(st.sampled_from([s, (1, 1)] + ([(1, c), (r, 1)] if r != 1 and c != 1
+                                                         else [])))
+        a, b = self.expr(s, d), f"({self.expr(other, d)} + 0.3183)"
+        return f"{f}({a}, {b})" if self.draw(st.booleans()) else f"{f}({b}, {a})"
+
+    def x_mean(self, s, d):
+        return f"mean({self.expr(self.shape(), d)})"
+
+    def x_axis0(self, s, d):
+        f = self.draw(st.sampled_from(("sum", "mean", "logsumexp")))
+        k = self.draw(st.sampled_from(DIMS))
+        return f"{f}({self.expr((k, 1), d)}, 1)" if self.draw(st.booleans()) else \
+            f"{f}({self.expr((1, k), d)}, 2)"
+
+    def x_axis1(self, s, d):
+        f = self.draw(st.sampled_from(("sum", "mean", "logsumexp")))
+        return f"{f}({self.expr((self.draw(st.sampled_from(DIMS)), s[1]), d)}, 1)"
+
+    def x_axis2(self, s, d):
+        f = self.draw(st.sampled_from(("sum", "mean", "logsumexp")))
+        return f"{f}({self.expr((s[0], self.draw(st.sampled_from(DIMS))), d)}, 2)"
+
+    def x_softmax_axis(self, s, d):
+        return f"softmax({self.expr(s, d)}, {self.draw(st.sampled_from(('1', '2')))})"
+
+    def x_tri(self, s, d):
+        f = self.draw(st.sampled_from(("tril", "triu")))
+        k = self.draw(st.sampled_from(("", "0", "1", "-1", "2", "-2")))
+        return f"{f}({self.expr(s, d)}{', ' + k if k else ''})"
+
+    def x_trace_fn(self, s, d):
+        k = self.draw(st.sampled_from(DIMS))
+        return f"trace({self.expr((k, k), d)})"
+
+    def x_transpose_fn(self, s, d):
+        return f"transpose({self.expr((s[1], s[0]), d)})"
+
+    def x_inverse_spelled(self, s, d):
+        return f"inverse(4 I + tanh({self.expr(s, d)}))"
+
+    def x_solve(self, s, d):
+        r = s[0]
+        A = f"(4 eye({r}) + tanh({self.expr((r, r), d)}))" if self.draw(st.booleans()) else \
+            self.spd_arg(r, d)
+        return f"solve({A}, {self.expr(s, d)})"
+
+    def x_sylvester(self, s, d):
+        r, c = s
+        return f"sylvester({self.spd_arg(r, d)}, {self.spd_arg(c, d)}, {self.expr(s, d)})"
+
+    def x_chol(self, s, d):
+        return f"chol({self.spd_arg(s[0], d)})"
+
+    def x_sqrtm(self, s, d):
+        return f"sqrtm({self.spd_arg(s[0], d)})"
+
+    def x_expm(self, s, d):
+        return f"expm(0.5 tanh({self.expr(s, d)}))"
+
+    def x_expm_frechet(self, s, d):
+        return f"expm_frechet(0.5 tanh({self.expr(s, d)}), {self.expr(s, d)})"
+
+    def _frechet_point(self, s, d):
+        """expm_frechet2 has no derivative in its first argument: a constant point where
+        derivatives are taken, any point for values."""
+        k = s[0]
+        if self.value_only:
+            return f"0.5 tanh({self.expr(s, d)})"
+        return self.draw(st.sampled_from((f"eye({k}) + 0.3 ones({k}, {k})",
+                                          f"0.2 ones({k}, {k}) - 0.5 eye({k})")))
+
+    def x_expm_frechet2(self, s, d):
+        return f"expm_frechet2({self._frechet_point(s, d)}, {self.expr(s, d)}, {self.expr(s, d)})"
+
+    def x_eigvals(self, s, d):
+        return f"eigvals({self.sym_arg(s[0], d)})"
+
+    def x_eigvecs_d(self, s, d):
+        return f"eigvecs({self.sym_arg(s[0], d)})"
+
+    def x_gapinv(self, s, d):   # distinct entries: a random vector, bounded apart
+        k = s[0]
+        v = self.draw(st.sampled_from(("vec", "eig")))
+        if v == "eig":
+            return f"gapinv(eigvals({self.sym_arg(k, d)}))"
+        return f"gapinv({self.var((k, 1))} + 0.1 tanh({self.expr((k, 1), d)}))"
+
+    def x_svdvals(self, s, d):
+        k = s[0]
+        return f"svdvals({self.tall_arg(self.rows_for(k), k, d)})"
+
+    def x_svd_u(self, s, d):
+        return f"svd_u({self.tall_arg(s[0], s[1], d)})"
+
+    def x_qr_q(self, s, d):
+        return f"qr_q({self.tall_arg(s[0], s[1], d)})"
+
+    def x_svd_v(self, s, d):
+        k = s[0]
+        return f"svd_v({self.tall_arg(self.rows_for(k), k, d)})"
+
+    def x_qr_r(self, s, d):
+        k = s[0]
+        return f"qr_r({self.tall_arg(self.rows_for(k), k, d)})"
+
     def program(self, text):
         decls = []
         dims_seen = set()
@@ -271,14 +436,29 @@ class WideGen(Gen):
         return "; ".join(list(FUNCS) + decls + [text])
 
 
+SHAPES = [(r, c) for r in DIMS + (1,) for c in DIMS + (1,)]
+MATRIX_KINDS = sorted({k for s in SHAPES for k in WideGen.matrix_kinds(None, s)})
+
+
 def _words(text):
     import re
     return re.findall(r"[A-Za-z_][A-Za-z0-9_]*(?!\()", text)
 
 
 @st.composite
-def wide_programs(draw, scalar=False, depth=4, value_only=False):
+def wide_programs(draw, scalar=False, depth=4, value_only=False, matrix_top=False):
+    """(program, shape of its expression); ``matrix_top``: the expression is one of the
+    matrix functions' kinds (``WideGen.matrix_kinds``), made a scalar by sum(W .* …) where
+    ``scalar`` asks for one."""
     g = WideGen(draw, value_only)
+    if matrix_top:   # the kind first (each as likely), then a shape it makes
+        kind = draw(st.sampled_from(MATRIX_KINDS))
+        shape = draw(st.sampled_from([s for s in SHAPES if kind in g.matrix_kinds(s)]))
+        text = getattr(g, "x_" + kind)(shape, depth - 1)
+        if scalar and shape != (1, 1):
+            text = f"sum({g.var(shape)} .* {text})"
+            shape = (1, 1)
+        return g.program(text), shape
     shape = (1, 1) if scalar else g.shape()
     return g.program(g.expr(shape, depth)), shape
 
@@ -443,18 +623,34 @@ def test_print_read_evaluate_many(case):
     _assert_roundtrips(case)
 
 
+@settings(max_examples=60, **SETTINGS)
+@given(wide_programs(value_only=True, depth=4, matrix_top=True))
+def test_print_read_evaluate_matrix_functions(case):
+    """Programs around one of the batch, extreme, triangle and matrix-function rows."""
+    _assert_roundtrips(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, **SETTINGS)
+@given(wide_programs(value_only=True, depth=5, matrix_top=True))
+def test_print_read_evaluate_matrix_functions_many(case):
+    _assert_roundtrips(case)
+
+
 def test_generator_reaches_every_primitive():
-    """The generator covers the table (a new row must be added to WideGen)."""
+    """The generator covers the table (a new row must be added to WideGen): its programs,
+    and its programs around a matrix function (every kind of ``matrix_kinds`` at the top)."""
     seen: set = set()
 
-    @settings(max_examples=400, **SETTINGS)
-    @given(wide_programs(value_only=True, depth=4))
     def collect(case):
         prog = parse_program(case[0])
         seen.update(n.op for n in walk(prog.result))
         for uf in prog.functions.values():
             seen.update(n.op for n in walk(uf.body))
-    collect()
+    settings(max_examples=400, **SETTINGS)(given(wide_programs(value_only=True, depth=4))(
+        collect))()
+    settings(max_examples=400, **SETTINGS)(given(wide_programs(
+        value_only=True, depth=4, matrix_top=True))(collect))()
     missing = set(PRIMS) - seen - NOT_IN_PROGRAMS
     assert not missing, f"never generated: {sorted(missing)}"
 
@@ -466,6 +662,24 @@ def test_generator_reaches_every_primitive():
     "X: n x n; B: n x n; tr(X^-T B) + tr(pinv(X) B) + tr(X^3 B) + det(X) + logdet(X)",
     "X: m x n; c: scalar; sum(sqrt(1 + X.^2)) + c^2.5 + sigmoid(c) + sum(X ./ (2 + X.^2))",
     "A: m x n; B: p x p; sum(kron(A, B)) + sum(unvec(vec(A), m))",
+    # the batch, extreme and triangle rows, every axis and offset form
+    "X: m x n; a: n; b: m; sum(X, 1) a + b^T sum(X .* X, 2) + mean(X) + mean(X, 1) a"
+    " + b^T mean(X, 2) + sum(logsumexp(X, 1)) + sum(logsumexp(X, 2))",
+    "Z: m x n; C: m x n; sum(C .* softmax(Z, 2)) + sum(C .* softmax(Z, 1))",
+    "X: m x n; Y: m x n; c: scalar; r: n; sum(max(X, Y)) + sum(min(X, c)) + sum(max(r^T, X))"
+    " + sum(min(0.5, Y))",
+    "X: p x n; C: p x n; sum(C .* tril(X)) + sum(C .* tril(X, -1)) + sum(C .* triu(X, 1))"
+    " + sum(C .* triu(X, -2)) + sum(C .* tril(X, 2))",
+    # the matrix functions, in their domains
+    "S: n x n spd; C: n x n; sum(C .* chol(S)) + tr(C sqrtm(S)) + logdet(chol(S))",
+    "A: n x n; E: n x n; F: n x n; C: n x n; tr(C^T expm(0.5 A)) + tr(C expm_frechet(0.3 A, E))"
+    " + tr(C expm_frechet2(0.3 A, E, F))",
+    "S: n x n spd; T: m x m spd; B: n x m; C: n x m; sum(C .* sylvester(S, T, B))"
+    " + sum(C .* solve(4 eye(n) + tanh(B B^T), B))",
+    "S: n x n sym; C: n x n; c: n; c^T eigvals(S) + sum(C .* eigvecs(S)) + sum(C .* gapinv(c))",
+    "X: p x n; C: p x n; D: n x n; c: n; c^T svdvals(X) + sum(C .* svd_u(X)) + sum(D .* svd_v(X))"
+    " + sum(C .* qr_q(X)) + sum(D .* qr_r(X))",
+    "X: n x n; y: n; trace(transpose(X) inverse(4 I + tanh(X))) + y^T transpose(X) y",
 ])
 def test_handwritten_roundtrips(src):
     bad = roundtrips(src)
