@@ -324,10 +324,16 @@ def derivative_array(prog, b: Binding, r, f):
             from matd.core.simplify import simplify
             lin = simplify(differential(r.gradient, [r.wrt]))
         cols = []
+        attrs = prog.variables[r.wrt].params[1]
         for k in range(x2[0] * x2[1]):
             E = np.zeros(x2[0] * x2[1])
             E[k] = 1.0
             dX = E.reshape(x2[1], x2[0]).T
+            if x2[0] == x2[1] > 1:   # directions within the structure: J P, J D (DESIGN §2)
+                if "diag" in attrs:
+                    dX = dX * np.eye(x2[0])
+                elif "sym" in attrs or "spd" in attrs:
+                    dX = (dX + dX.T) / 2
             cols.append(run([lin], prog, b, {r.wrt: dX})[0].T.reshape(-1))
         J = np.stack(cols, axis=1)
         return unvec(J, f2, fu, x2, xu)

@@ -354,7 +354,14 @@ def _dim_node(d):
     """A dimension as a scalar node (a number where it is one)."""
     from matd.core.expr import Node
     from matd.core.shapes import SCALAR
-    return A.const(d.coef) if d.is_const else Node.make("dim", (), (d,), SCALAR)
+    from matd.core.shapes import Dim
+    if d.is_const:
+        return A.const(d.coef)
+    out = None                     # a product of dims as a product of scalars: m n, 2 n
+    for f in d.factors:
+        one = Node.make("dim", (), (Dim.sym(f),), SCALAR)
+        out = one if out is None else A.smul(out, one)
+    return out if d.coef == 1 else A.smul(A.const(d.coef), out)
 
 
 def _axis_count(n):
@@ -948,7 +955,7 @@ _ROWS = [
          d=lambda n, a, da: A.hadamard(A.fn("sign", a[0]), da[0]),
          kernel=lambda xp, n, a: xp.abs(a), sample=("X: m x n; sum(abs(X))", {"X": "nonzero"})),
     Prim("step", 1, r_same, Call("step", latex=r"\operatorname{step}"), ("step",),
-         py="({0} > 0).astype(float)",
+         py="np.heaviside({0}, 0.0)",
          doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape),
          kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype),

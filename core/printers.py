@@ -162,7 +162,9 @@ class _Printer:
         if isinstance(spec, Wrap):
             inner = ", ".join(self.go(a)[0] for a in node.args)
             if self.fmt == "unicode" and (inner[:1] == spec.open[:1]
-                                          or inner[-1:] == spec.close[:1]):
+                                          or inner[-1:] == spec.close[:1]
+                                          or spec.open == spec.close[:1]
+                                          and spec.open in inner):
                 inner = f"({inner})"   # |(|x| |y|)|, not ||x| |y||
             return spec.open + inner + spec.close, ATOM
         assert isinstance(spec, Call)

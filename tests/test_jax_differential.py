@@ -366,6 +366,26 @@ MATRIX_FORMS_SLOW = [
 ]
 
 
+# mismatches this test found in matd, fixed: regressions (each with what was wrong)
+FIXED_FORMS = [
+    ("S: m x m sym; expm(S)", 1),           # J, not J P, where no Kronecker form exists
+    ("D: m x m diag; M: m x m; expm(M + D)", 1),                   # J, not J D
+    ("S0: p x p spd; S1: p x p diag; "
+     "sum(S1 .* expm_frechet2(eye(p) + 0.3 ones(p, p), S0, S1))", 2),   # H, not D H D
+    ("c0: scalar; sin(max(c0, c0 + 0.3183))", 2),   # numpy: step of a number as a bool
+    ("M: m x n; sin(mean(M))", 2),                  # the dimension m·n printed as `m·n`
+    ("c0: scalar; M1: 1 x m; M2: 1 x n; v3: m; v4: p; M5: p x p; "
+     "(norm(((c0 M1) * (norm(M2) v3))) (softmax(v4)^T pinv(4 eye(p) + tanh(M5)) "
+     "softmax(v4)))", 1),                           # ‖c0 ‖M2‖ M1 v3‖ was ambiguous
+]
+
+
+@pytest.mark.parametrize("src,order", FIXED_FORMS)
+def test_fixed_mismatches(src, order):
+    bad = differential_check(src, order)
+    assert not bad, _report(src, order, bad)
+
+
 @pytest.mark.parametrize("src,order", MATRIX_FORMS)
 def test_matrix_function_forms(src, order):
     bad = differential_check(src, order)
