@@ -66,7 +66,7 @@ def diff(text: str, wrt: str | Sequence[str] | None = None, order: int = 1,
     ('X^-T', 'X: n x n; dX: n x n; tr(X^-1 dX)')
     >>> h = diff("A: n x n; x: n; x^T A x", "x", order=2)
     >>> h.kind, h.derivative
-    ('hessian', 'A^T + A')
+    ('hessian', 'A + A^T')
     """
     from matd.symbolic import diff_source
     return diff_source(_source(text), wrt, order, layout, steps)

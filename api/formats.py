@@ -35,7 +35,7 @@ LABELS = {  # kind -> (unicode label, LaTeX label); {x} is the variable
     "jacobian": ("∂f/∂{x}", r"\frac{{\partial f}}{{\partial {x}}}"),
     "vec-jacobian": ("∂vec f/∂vec {x}", r"\frac{{\partial \operatorname{{vec}} f}}"
                      r"{{\partial \operatorname{{vec}} {x}}}"),
-    "derivative": ("df/d{x}", r"\frac{{df}}{{d{x}}}"),
+    "derivative": ("df/d{x}", r"\frac{{\mathrm{{d}}f}}{{\mathrm{{d}}{x}}}"),
     "hessian": ("∂²f/∂{x}²", r"\frac{{\partial^2 f}}{{\partial {x}\,\partial {x}^{{\top}}}}"),
     "vec-hessian": ("∂²f/∂vec {x}²",
                     r"\frac{{\partial^2 f}}{{\partial (\operatorname{{vec}} {x})^2}}"),
@@ -63,6 +63,11 @@ def _shown(d, r, opts) -> bool:
                                          or opts.fmt in ("json", "numpy"))
 
 
+def _taken(prog) -> set:
+    """The names a program gives: a shared subexpression's name is none of them."""
+    return set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
+
+
 def _names(prog, d, opts):
     """Definitions keep their names; other repeated subexpressions get t1, t2, …"""
     from matd.core.printers import shared_names
@@ -71,43 +76,54 @@ def _names(prog, d, opts):
               if x is not None]
     roots += [r.derivative for r in d.results if _shown(d, r, opts)]
     roots = list(dict.fromkeys(roots))
-    taken = set(prog.variables) | set(prog.definitions) | set(prog.dims) | set(prog.functions)
-    names = shared_names(roots, taken)
+    names = shared_names(roots, _taken(prog))
     names.update(d.names)
     return names
+
+
+def _rows(d, opts) -> list[tuple[str, str, object, object]]:
+    """The rows of the text and LaTeX renderings, in order: (unicode label, LaTeX label,
+    node or a note, shape or None).  One list for both, so that they show the same rows."""
+    from matd.core.printers import _latex_name
+    rows = [("f", "f", d.f, d.f.shape)]
+    if d.f.is_scalar and d.order == 1:
+        rows.append(("df", r"\mathrm{d}f", d.df, None))
+    for r in d.results:
+        x, lx = r.wrt, _latex_name(r.wrt)
+        if not d.f.is_scalar:
+            big = "F" if not d.f.is_vector else "f"
+            rows.append((f"d{big}", rf"\mathrm{{d}}{big}", r.differential, None))
+        if d.order == 2:
+            rows.append((LABELS["gradient"][0].format(x=x), LABELS["gradient"][1].format(x=lx),
+                         r.gradient, r.gradient.shape))
+            rows.append(("d²f", r"\mathrm{d}^2 f", r.differential, None))
+        label, llabel = (lb.format(x=v) for lb, v in zip(LABELS[r.kind], (x, lx)))
+        if r.kind == "vec-jacobian" and not d.f.is_vector:
+            label = label.replace("vec f", "vec F")
+        if _shown(d, r, opts):
+            if r.kind == "jacobian" and d.layout == "denominator":
+                label += " (denominator layout)"
+                llabel += r"\ (\text{denominator layout})"
+            rows.append((label, llabel, r.derivative, r.derivative.shape))
+        elif r.derivative is None and r.note:
+            rows.append((label, llabel, f"(none: {r.note})", None))
+        if r.riemannian is not None:
+            rows.append((f"grad_R f ({x} orth)",
+                         rf"\operatorname{{grad}}_{{\mathcal{{R}}}} f\ ({lx}\ \text{{orth}})",
+                         r.riemannian, r.riemannian.shape))
+    return rows
 
 
 def render_text(prog, d, opts, color: bool) -> str:
     from matd.core.printers import with_where
     names = _names(prog, d, opts)
     rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
-
-    def row(label, node, shape=""):
+    for label, _, node, shape in _rows(d, opts):
+        if isinstance(node, str):
+            rows.append((label, node, "", []))
+            continue
         defs, text = with_where(node, names, "unicode")
-        rows.append((label, text, shape, defs))
-
-    row("f", d.f, _shape_text(d.f.shape))
-    lead = "d²f" if d.order == 2 else ("df" if d.f.is_scalar else "dF")
-    if d.f.is_scalar and d.order == 1:
-        row(lead, d.df)
-    for r in d.results:
-        x = r.wrt
-        if not d.f.is_scalar:
-            row(f"d{'F' if not d.f.is_vector else 'f'}", r.differential)
-        if d.order == 2:
-            row(f"∂f/∂{x}", r.gradient, _shape_text(r.gradient.shape))
-            row("d²f", r.differential)
-        label = LABELS[r.kind][0].format(x=x)
-        if r.kind == "vec-jacobian" and not d.f.is_vector:
-            label = label.replace("vec f", "vec F")
-        if _shown(d, r, opts):
-            if r.kind == "jacobian" and d.layout == "denominator":
-                label += " (denominator layout)"
-            row(label, r.derivative, _shape_text(r.derivative.shape))
-        elif r.derivative is None and r.note:
-            rows.append((label, f"(none: {r.note})", "", []))
-        if r.riemannian is not None:
-            row(f"grad_R f ({x} orth)", r.riemannian, _shape_text(r.riemannian.shape))
+        rows.append((label, text, _shape_text(shape) if shape is not None else "", defs))
     seen: set = set()
     width = max(len(lbl) for lbl, *_ in rows)
     ewidth = min(max(len(e) for _, e, _, _ in rows), 70)
@@ -127,27 +143,6 @@ def render_text(prog, d, opts, color: bool) -> str:
                     + ("; Hessians act on symmetric directions: P H P, P = (I + K)/2)"
                        if d.order == 2 else ")"), 0, 0))
     return out
-
-
-def render_steps(d, names) -> list:
-    from matd.core.printers import to_unicode
-    lines = ["derivation:"]
-    for st in d.steps:
-        lhs = to_unicode(st.node, names)
-        rhs = to_unicode(st.result, names)
-        lines.append(f"  d({lhs}) = {rhs}    [{st.rule}]")
-    for r in d.results:
-        x = r.wrt
-        if d.f.is_scalar and d.order == 1:
-            lines.append(f"  df (in d{x}) = {to_unicode(r.differential, names)}    "
-                         f"[trace cyclicity: df = tr(Gᵀ d{x})]")
-            lines.append(f"  ∂f/∂{x} = {to_unicode(r.derivative, names)}    "
-                         f"[read-off: df = tr(Gᵀ d{x}) ⇒ ∂f/∂{x} = G "
-                         "(adjoints of the linear maps)]")
-        elif r.derivative is not None:
-            lines.append(f"  {LABELS[r.kind][0].format(x=x)} = {to_unicode(r.derivative, names)}"
-                         f"    [read-off: vec(dF) = J vec(d{x}) (Kronecker forms)]")
-    return [(ln, 0, 0) for ln in lines]
 
 
 BARE_LIMIT = 400   # characters: longer formulas always carry their declarations
@@ -205,10 +200,11 @@ def _names_a_dim(node) -> bool:
 def records(prog, d, opts) -> list[dict]:
     """The ``--format json`` objects, one per variable (keys: expression, wrt, order, shape,
     differential, derivative, kind, layout; gradient, riemannian and note where they apply)."""
-    from matd.core.printers import to_matd
-    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    from matd.core.printers import with_where
+    names = _names(prog, d, opts)
     out = []
-    expression = to_matd(d.f)
+    defs, expression = with_where(d.f, d.names, "matd")   # the user's definitions kept
+    expression = "; ".join([f"{n} = {b}" for n, b in defs] + [expression])
     for r in d.results:
         obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
                "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
@@ -245,7 +241,7 @@ def render_matd(prog, d, opts) -> str:
     matrix-by-matrix derivative is not shown) — and last the first variable's name, so the
     program's value is the first derivative."""
     from matd.core.printers import declarations, with_where
-    names = {k: v for k, v in _names(prog, d, opts).items() if v not in prog.definitions}
+    names = _names(prog, d, opts)
     shown = []
     for r in d.results:
         node = r.derivative if _shown(d, r, opts) else r.differential
@@ -279,31 +275,62 @@ def render_matd(prog, d, opts) -> str:
     return "\n".join(lines)
 
 
+def _latex_text(text: str) -> str:
+    """Plain words inside ``\\text{…}``, with LaTeX's special characters escaped."""
+    for a, b in (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("_", r"\_"),
+                 ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                 ("^", r"\^{}"), ("~", r"\~{}")):
+        text = text.replace(a, b)
+    return text
+
+
+LATEX_WIDTH = 56   # characters of the unicode text: a row that fits an article's line
+
+
+def _has_d(node) -> bool:
+    from matd.core.expr import walk
+    return any(n.op == "dvar" for n in walk(node))
+
+
+def _sum_lines(node, names) -> list[str]:
+    """A differential's LaTeX over lines: its terms, as many to a line as fit (parts of a
+    differential are never named, so a long one is broken at its signs, as a paper does)."""
+    from matd.core.printers import sum_terms
+    tex, uni = sum_terms(node, "latex", names), sum_terms(node, "unicode", names)
+    lines: list[list[str]] = [[]]
+    width = 0
+    for t, u in zip(tex, uni):
+        if lines[-1] and width + 1 + len(u) > LATEX_WIDTH:
+            lines.append([])
+            width = 6        # the indent: \quad
+        lines[-1].append(t)
+        width += 1 + len(u)
+    return [" ".join(ln) for ln in lines]
+
+
 def render_latex(prog, d, opts) -> str:
-    """An ``align*`` block; shared subexpressions are named once, as in the text format, on
-    rows ``\\text{where } t_{1} &= …`` after the first row that uses them."""
-    from matd.core.printers import _latex_name, with_where
-    names = _names(prog, d, opts)
+    """An ``align*`` block with the rows of the text format (f, df or d²f, the gradient,
+    the derivative); shared subexpressions are named once, as in the text format, on rows
+    ``\\text{where } t_{1} &= …`` after the first row that uses them."""
+    from matd.core.printers import _latex_name, fit_names, with_where
+    rows = _rows(d, opts)
+    names = fit_names([node for _, _, node, _ in rows if not isinstance(node, str)],
+                      _names(prog, d, opts), LATEX_WIDTH, _taken(prog))
     out = [r"\begin{align*}"]
     seen: set = set()
-
-    def row(label, node):
+    for _, label, node, _ in rows:
+        if isinstance(node, str):     # (none: why), the why as a paragraph of its own
+            out.append(rf"{label} &= \text{{(none)}} \\")
+            out.append(rf"\intertext{{{_latex_text(node.removeprefix('(none: ')[:-1])}}}")
+            continue
         defs, text = with_where(node, names, "latex")
-        out.append(rf"{label} &= {text} \\")
+        lines = _sum_lines(node, names) if _has_d(node) else [text]
+        out.append(rf"{label} &= {lines[0]} \\")
+        out += [rf"&\quad {more} \\" for more in lines[1:]]
         for name, body in defs:
             if name not in seen:
                 seen.add(name)
                 out.append(rf"\text{{where }} {_latex_name(name)} &= {body} \\")
-
-    row("f", d.f)
-    shown_df = set()
-    for r in d.results:
-        df = d.df if d.df is not None else r.differential
-        if df not in shown_df:
-            shown_df.add(df)
-            row(r"\mathrm{d}f", df)
-        if _shown(d, r, opts):
-            row(LABELS[r.kind][1].format(x=_latex_name(r.wrt)), r.derivative)
     out[-1] = out[-1].rstrip(" \\")
     out.append(r"\end{align*}")
     return "\n".join(out)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from matd.core.errors import MatdError
 from matd.core.syntax import Source
 from matd.formats import (View, records, render_json, render_latex, render_matd,
-                          render_numpy, render_steps, render_text, _names)
+                          render_numpy, render_text, _names)
+from matd.steps import render_steps
 
 LAYOUTS = ("numerator", "denominator")
 

@@ -12,8 +12,11 @@ import click
 
 from matd.cli.batch import emit
 from matd.cli.sources import expression_source
-from matd.formats import (FORMATS, LABELS, _names, render_json, render_latex,  # noqa: F401
-                          render_matd, render_numpy, render_steps, render_text)
+from matd.formats import (FORMATS, LABELS, View, _names, render_json,  # noqa: F401
+                          render_latex, render_matd, render_numpy, render_text)
+from matd.steps import render_steps  # noqa: F401
+
+STEPS_FORMATS = ("text", "json", "latex")   # where --steps shows the derivation
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,11 @@ def diff_item(defaults: DiffOptions):
               help="Jacobian layout: numerator is m×n for f in R^m, x in R^n.")
 @click.option("--jacobian", type=click.Choice(["vec"]), default=None,
               help="Also show matrix-by-matrix derivatives as the vec-Jacobian ∂vec F/∂vec X.")
-@click.option("--steps", is_flag=True, help="Show the derivation, one rule per line.")
+@click.option("--steps", is_flag=True, help="Show the derivation, one named rule per step "
+              "(d of each node; the simplifications; each adjoint of the read-off: trace "
+              "cyclicity, Hadamard, sum, Kronecker, scalar transpose; the structure; with "
+              "--order 2 the second derivative): text lines, LaTeX rows with --format latex, "
+              "a steps array with --format json.")
 @click.option("--batch", is_flag=True,
               help="Read programs from standard input, one per line (or NDJSON objects with "
               "expression, wrt, order, layout, id); print one JSON object per program, in "
@@ -117,13 +124,26 @@ def diff(expr, wrt, order, fmt, layout, jacobian, steps, batch):
     if expr is None:
         raise click.UsageError("Missing argument 'EXPR' (or --batch to read many programs "
                                "from standard input).")
+    if steps and fmt not in STEPS_FORMATS:
+        raise click.UsageError(f"--steps shows the derivation with --format text, json or "
+                               f"latex; --format {fmt} prints "
+                               + ("one matd program" if fmt == "matd" else "Python source")
+                               + ", which has no place for it")
     r = diff_result(opts)
     vec = jacobian == "vec"
     if fmt == "text":
         import sys
 
         from matd.cli.render import use_color, wrap_lines
-        echo_lines(wrap_lines(r.lines(steps=steps, vec_jacobian=vec)), use_color(sys.stdout))
+        lines = r.lines(vec_jacobian=vec)
+        if steps:
+            lines = render_steps(r._d, _names(r._prog, r._d, View("text", jacobian))) + lines
+        echo_lines(wrap_lines(lines), use_color(sys.stdout))
+    elif steps:
+        from matd.steps import render_steps_latex, with_steps_json
+        names = _names(r._prog, r._d, View(fmt, jacobian))
+        emit(with_steps_json(r.json(), r._prog, r._d, names) if fmt == "json" else
+             render_steps_latex(r._d, names) + "\n" + r.latex(vec_jacobian=vec))
     else:
         emit({"json": r.json, "matd": lambda: r.matd(vec_jacobian=vec),
               "latex": lambda: r.latex(vec_jacobian=vec), "numpy": r.numpy_source}[fmt]())

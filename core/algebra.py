@@ -175,6 +175,8 @@ def broadcast(x: Node, shape) -> Node:
         return zeros(shape)
     if x.op == "ones":
         return ones(shape)
+    if x.op == "neg" and not x.is_scalar:   # the sign outside: -(x 1ᵀ), not (-x) 1ᵀ
+        return neg(broadcast(x.args[0], shape))
     return Node.make("broadcast", (x,), (), shape)
 
 
@@ -327,6 +329,8 @@ def _hadamard(a: Node, b: Node) -> Node:
         return a
     if a.is_scalar:
         return smul(a, b)
+    if b.op == "hadamard":             # associative: a ∘ (b ∘ c) = (a ∘ b) ∘ c, printed a ∘ b ∘ c
+        return _hadamard(_hadamard(a, b.args[0]), b.args[1])
     return make("hadamard", a, b)
 
 
@@ -338,6 +342,8 @@ def div(a: Node, s) -> Node:
         return a
     if s.op == "const" and folded(lambda: 1 / s.params[0]) is not None:
         return smul(const(1 / s.params[0]), a)
+    if a.op == "neg":                    # (-a) / s = -(a / s): the sign stays outside
+        return neg(div(a.args[0], s))
     return make("div", a, s)
 
 
@@ -347,6 +353,8 @@ def hdiv(a, b) -> Node:
         return div(a, b)
     if is_zero(a):
         return a
+    if a.op == "neg":                    # (-a) ⊘ b = -(a ⊘ b)
+        return neg(hdiv(a.args[0], b))
     return make("hdiv", a, b)
 
 
@@ -372,6 +380,8 @@ def transpose(x: Node) -> Node:
         return div(transpose(x.args[0]), x.args[1])
     if op == "mpow":
         return mpow(transpose(x.args[0]), x.params[0])
+    if op == "kron":                     # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
+        return kron(transpose(x.args[0]), transpose(x.args[1]))
     return make("transpose", x)
 
 
@@ -382,6 +392,10 @@ def inv(x: Node) -> Node:
         return x.args[0]
     if x.op == "eye":
         return x
+    if x.op == "smul":                   # (c X)⁻¹ = X⁻¹ / c
+        return div(inv(x.args[1]), x.args[0])
+    if x.op == "neg":
+        return neg(inv(x.args[0]))
     return make("inv", x)
 
 

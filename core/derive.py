@@ -10,14 +10,15 @@ differentiate by -> differentials and derivatives, read off per DESIGN §2.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import matd.core.algebra as A
-from matd.core.differentiate import differential
+from matd.core.differentiate import Step, differential, simplified
 from matd.core.errors import MatdError
 from matd.core.expr import Node
 from matd.core.primitives import PRIMS, NoClosedForm, NotDifferentiable
-from matd.core.readoff import gradients, riemannian, structured, vec_jacobian
+from matd.core.readoff import (gradient_steps, gradients, paired, riemannian, structured,
+                               vec_jacobian)
 from matd.core.simplify import Simplifier, simplify
 
 
@@ -211,13 +212,14 @@ def _differentiable_users(fn: str) -> list[str]:
 
 
 def _scalar(f, xs, order, log, names, simp):
-    grads = gradients(f, xs, log, names, raw=True, simplifier=simp.shared)
+    show = Simplifier() if log is not None else None   # what the steps show, apart
+    grads = gradients(f, xs, log, names, raw=True, simplifier=simp.shared, show=show)
     out = []
     for x in xs:
         name = x.params[0]
         G = grads[name]
+        shown = structured(G, x)
         if order == 1:
-            shown = structured(G, x)
             shown = shown if shown is G else simp(shown)
             # df written the textbook way, tr(Gᵀ dX) (trace cyclicity puts dX last); this
             # variable's part of it: the whole df is Derivation.df
@@ -225,32 +227,103 @@ def _scalar(f, xs, order, log, names, simp):
             r.gradient_raw = G
             if "orth" in x.params[1]:
                 r.riemannian = simp(riemannian(G, x))
+            if log is not None:
+                gradient_steps(log, x, G, shown, r.differential,
+                               "df" if len(xs) == 1 else f"df (in d{name})")
+                if r.riemannian is not None:
+                    log.append(Step(riemannian_rule(x), G, r.riemannian, "projection",
+                                    f"grad_R f ({name} orth)", name))
             out.append(r)
             continue
-        dG = simp(differential(G, [name]))
+        first = len(log) if log is not None else 0
+        dG = simplified(differential(G, [name], log, names), simp, simp.shared, log)
+        vec_log = [] if log is not None else None
+        kind = "hessian" if x.shape[1].is_one else "vec-hessian"
         try:
-            H = simp(within_structure(vec_jacobian(A.fn("vec", dG), x), x))
+            J = vec_jacobian(A.fn("vec", dG), x, vec_log, show)
+            H = simp(within_structure(J, x))
         except NoClosedForm as e:
             H, note = None, f"no closed Kronecker form: {e}"
         else:
             note = ""
-        kind = "hessian" if x.shape[1].is_one else "vec-hessian"
-        shown = structured(G, x)
-        out.append(Result(name, kind, quadratic_form(dG, x, simp), H, gradient=simp(shown),
-                          note=note))
+        # (the shared simplifier is called in the order it is without --steps)
+        d2f = quadratic_form(dG, x, simp)
+        gradient = simp(shown)
+        if log is not None:
+            read: list = []
+            gradient_steps(read, x, G, gradient if shown is not G else G)
+            log[first:first] = read
+            first += len(read)
+            log.append(Step(f"second differential: d²f = ⟨d{name}, d(∂f/∂{name})⟩ (d{name} "
+                            "is a constant: earlier differentials are constants)",
+                            paired(dG, A.dvar(x)) if not x.is_scalar else
+                            A.make("smul", A.dvar(x), dG), d2f, "=", "d²f"))
+            log.extend(vec_log)
+            if H is not None:
+                _hessian_steps(log, x, dG, J, H, LABELS2[kind].format(x=name), show)
+            log[first:] = [replace(st, wrt=name, order=2) for st in log[first:]]
+        out.append(Result(name, kind, d2f, H, gradient=gradient, note=note))
     return out
+
+
+LABELS2 = {"hessian": "∂²f/∂{x}²", "vec-hessian": "∂²f/∂vec {x}²"}
+
+
+def riemannian_rule(x: Node) -> str:
+    name = x.params[0]
+    form = "(G − Q Gᵀ Q)/2" if x.shape[0] == x.shape[1] else "G − Q sym(Qᵀ G)"
+    return (f"Riemannian gradient ({name} orth): the projection of G onto the tangent space "
+            f"at {name}, {form.replace('Q', name)}")
+
+
+def _hessian_steps(log, x, dG, J, H, label, show):
+    """The read-off of a Hessian (or a Jacobian) from vec(dG) = H vec(dX), and the
+    restriction to x's structure, as steps."""
+    name = x.params[0]
+    P = projector(x)
+    plain = show(J) if P is not None else H
+    what = "d²f = vec(d{x})ᵀ H vec(d{x}): vec(dG) = H vec(d{x})" if label.startswith("∂²") \
+        else "vec(dF) = J vec(d{x})"
+    log.append(Step(f"read-off: {what.format(x=name)} ⇒ {label.split(' (')[0]} = "
+                    f"{'H' if label.startswith('∂²') else 'J'}", A.fn("vec", dG), plain,
+                    "read-off", label if P is None else
+                    ("H" if label.startswith("∂²") else "J") + " (unrestricted)",
+                    name))
+    if P is not None:
+        which = "diagonal" if "diag" in x.params[1] else "symmetric"
+        form = "P H P" if label.startswith("∂²") else "J P"
+        what = ("P = (I + K)/2" if which == "symmetric" else "P = diag(vec I)")
+        log.append(Step(f"restricted to {which} directions ({name} {which[:3]}): {form}, "
+                        f"{what}", plain, H, "projection", label, name))
 
 
 def _nonscalar(f, x, layout, log, names, simp):
     name = x.params[0]
-    df = simp(differential(f, [name], log, names))
-    if x.is_scalar:  # dF = M dt: the derivative is M, shaped like F
-        return Result(name, "derivative", df, _subst_dvar(df, name, A.const(1), simp))
+    first = len(log) if log is not None else 0
+    df = simplified(differential(f, [name], log, names), simp, simp.shared, log)
     try:
-        J = simp(within_structure(vec_jacobian(A.fn("vec", df), x), x, left=False))
-    except NoClosedForm as e:
-        return Result(name, "vec-jacobian", df, None, note=f"no closed Kronecker form: {e}")
-    kind = "jacobian" if f.shape[1].is_one and x.shape[1].is_one else "vec-jacobian"
-    if layout == "denominator":
-        J = simp(A.transpose(J))
-    return Result(name, kind, df, J)
+        if x.is_scalar:  # dF = M dt: the derivative is M, shaped like F
+            M = _subst_dvar(df, name, A.const(1), simp)
+            if log is not None:
+                log.append(Step(f"read-off: dF = M d{name} ⇒ df/d{name} = M", df, M,
+                                "read-off", f"df/d{name}"))
+            return Result(name, "derivative", df, M)
+        kind = "jacobian" if f.shape[1].is_one and x.shape[1].is_one else "vec-jacobian"
+        label = f"∂f/∂{name}" if kind == "jacobian" else f"∂vec F/∂vec {name}"
+        show = Simplifier() if log is not None else None
+        try:
+            V = vec_jacobian(A.fn("vec", df), x, log, show)
+            J = simp(within_structure(V, x, left=False))
+        except NoClosedForm as e:
+            return Result(name, "vec-jacobian", df, None, note=f"no closed Kronecker form: {e}")
+        if log is not None:
+            _hessian_steps(log, x, df, V, J, label, show)
+        if layout == "denominator":
+            Jn, J = J, simp(A.transpose(J))
+            if log is not None:
+                log.append(Step("denominator layout: the transpose of the numerator-layout "
+                                "Jacobian", Jn, J, "layout", label + " (denominator layout)"))
+        return Result(name, kind, df, J)
+    finally:
+        if log is not None:
+            log[first:] = [replace(st, wrt=name) for st in log[first:]]

@@ -27,6 +27,13 @@ _LINEAR = {
     "broadcast": lambda n, da: A.broadcast(da[0], n.shape),
     "unvec": lambda n, da: A.unvec(da[0], n.params[0]),
 }
+_LINEAR_RULE = {   # what --steps calls d of the ops above
+    "add": "sum rule: d(A + B) = dA + dB",
+    "neg": "d(−A) = −dA",
+    "transpose": "transpose: d(Aᵀ) = (dA)ᵀ",
+    "broadcast": "linearity of broadcasting (a scalar, row or column repeated)",
+    "unvec": "linearity of unvec",
+}
 
 
 class NotDifferentiableAt(NotDifferentiable):
@@ -40,11 +47,60 @@ class NotDifferentiableAt(NotDifferentiable):
 
 @dataclass(frozen=True)
 class Step:
-    """One rule application: d(node) = result, by ``rule``."""
+    """One named rule application of a derivation (what ``matd diff --steps`` shows):
+    ``node`` becomes ``result`` by ``rule``.  ``kind`` says how the two relate:
+
+    - ``"d"``: result = d(node), the differential (linear in the dX's);
+    - ``"="``: the same numbers for every value of the variables and of the dX's (a
+      rewrite, an adjoint ⟨G, L(dY)⟩ = ⟨L*(G), dY⟩, a vec form);
+    - ``"read-off"``: result is the derivative ``label`` read off the differential node:
+      node = ⟨result, dX⟩ (a gradient), vec(node) = result vec(dX) (a Jacobian, a Hessian
+      from d(∂f/∂X)), or node = result dt (df/dt);
+    - ``"projection"``: result is node restricted to the variable's structure (equal on
+      the directions it allows: ⟨node, dS⟩ = ⟨result, dS⟩ for symmetric dS);
+    - ``"layout"``: result = nodeᵀ (the denominator layout).
+
+    ``wrt`` is the variable the step belongs to (None: shared by all), ``order`` 2 for the
+    steps of the second derivative."""
 
     rule: str
     node: Node
     result: Node
+    kind: str = "d"
+    label: str = ""
+    wrt: str | None = None
+    order: int = 1
+
+
+def simplified(e: Node, simp, simplifier, steps: list | None, label: str = "") -> Node:
+    """``simp(e)``; with ``steps``, also the step e = simp(e) naming the rewrite rules that
+    fired (read from ``simplifier.fired``, the Simplifier ``simp`` uses)."""
+    if steps is None or simplifier is None:
+        return simp(e)
+    fired: list = []
+    before = simplifier.fired
+    simplifier.fired = fired
+    try:
+        out = simp(e)
+    finally:
+        simplifier.fired = before
+        if before is not None:
+            before.extend(fired)
+    if out is not e:
+        steps.append(Step(simplification_rule(fired), e, out, "=", label))
+    return out
+
+
+def simplification_rule(fired) -> str:
+    """The name of a simplification step: the rules that fired, with what each does."""
+    from matd.core.rules import RULES
+    docs = {r.name: r.doc for r in RULES}
+    names = list(dict.fromkeys(fired))
+    if not names:
+        return ("simplification (the algebra's canonical form: zeros and identities "
+                "dropped, transposes pushed down, sums and products flattened)")
+    return "simplification: " + "; ".join(f"{n} ({docs[n]})" if n in docs else n
+                                          for n in names)
 
 
 def zero_like(n: Node) -> Node:
@@ -70,7 +126,7 @@ def differential(f: Node, wrt, steps: list | None = None, names: dict | None = N
                 if prim.linear:
                     d = _LINEAR[op](node, da) if op in _LINEAR else \
                         A.fn(op, *da, params=node.params)
-                    rule = f"linearity of {prim.doc}" if op not in _LINEAR else prim.doc
+                    rule = _LINEAR_RULE.get(op) or f"linearity of {prim.doc}"
                 else:
                     try:
                         d = prim.d(node, node.args, da)
@@ -81,7 +137,7 @@ def differential(f: Node, wrt, steps: list | None = None, names: dict | None = N
                     rule = prim.doc
                 if steps is not None:
                     if names and node in names:
-                        rule = f"chain rule through {names[node]}"
+                        rule = f"chain rule through {names[node]}: {rule}"
                     steps.append(Step(rule, node, d))
         memo[node] = d
     return memo[f]

@@ -11,6 +11,7 @@ subexpressions) that are printed instead of the node.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 
@@ -38,13 +39,65 @@ def _num(v, fmt: str) -> str:
     return text
 
 
+# Greek names typeset as letters (a paper's \mu, \Sigma); uppercase only where LaTeX has a
+# letter of its own (Alpha is A: a name like that stays \mathrm{Alpha}).
+_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho "
+          "sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi "
+          "Psi Omega").split()
+GREEK_LATEX = {**{g: "\\" + g for g in _GREEK}, "eps": r"\epsilon"}
+GREEK_LATEX.update({chr(c): GREEK_LATEX[g] for c, g in zip(   # names written in Greek letters
+    range(0x3b1, 0x3ca), "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu "
+    "nu xi o pi rho s sigma tau upsilon phi chi psi omega".split()) if g in GREEK_LATEX})
+GREEK_LATEX.update({chr(c): "\\" + g for c, g in zip(range(0x391, 0x3aa), (
+    "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P - Sigma T Upsilon Phi X Psi "
+    "Omega").split()) if g in _GREEK})
+
+
+_VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾", (1, 6): "⅙",
+           (5, 6): "⅚", (1, 7): "⅐", (1, 8): "⅛", (3, 8): "⅜", (5, 8): "⅝", (7, 8): "⅞",
+           (1, 9): "⅑"}
+
+
+def fraction(v) -> tuple[int, int] | None:
+    """(p, q) when the number ``v`` is exactly the float of p/q, q a small denominator
+    (2–12; not 5 or 10, whose fractions read as decimals: 0.2, 0.3), p < 100 — the
+    coefficients a paper writes as fractions: 0.5 = 1/2, 0.25, 1/3, 2.5 = 5/2.
+
+    >>> [fraction(x) for x in (0.5, 1 / 3, 2.5, -0.75, 0.1, 0.2, 3.0, 0.001, 1 / 12)]
+    [(1, 2), (1, 3), (5, 2), (-3, 4), None, None, None, None, (1, 12)]
+    """
+    if not isinstance(v, float) or not math.isfinite(v) or v == int(v):
+        return None
+    for q in (2, 3, 4, 6, 7, 8, 9, 11, 12):   # the first that fits is in lowest terms
+        p = round(v * q)
+        if abs(p) < 100 and p / q == v:
+            return p, q
+    return None
+
+
 def _latex_name(name: str) -> str:
-    m = re.fullmatch(r"([A-Za-z]+)_?([0-9]+)", name)
+    """A name as LaTeX: ``X``, ``W_{2}`` (W2 and W_2), ``\\mu``, ``\\sigma_{1}``,
+    ``\\mathrm{lam}``.
+
+    >>> print(*(_latex_name(n) for n in ("W2", "W_2", "mu", "Sigma2", "lam", "eps", "x_hat")))
+    W_{2} W_{2} \\mu \\Sigma_{2} \\mathrm{lam} \\epsilon \\mathrm{x\\_hat}
+    """
+    m = re.fullmatch(r"([A-Za-z\u0370-\u03ff]+)_?([0-9]+)", name)
     base, sub = (m.group(1), m.group(2)) if m else (name, None)
-    base = base.replace("_", r"\_")
-    if len(base) > 1:
-        base = rf"\mathrm{{{base}}}"
+    if base in GREEK_LATEX:
+        base = GREEK_LATEX[base]
+    else:
+        base = base.replace("_", r"\_")
+        if len(base) > 1:
+            base = rf"\mathrm{{{base}}}"
     return f"{base}_{{{sub}}}" if sub else base
+
+
+def _latex_dim(text) -> str:
+    """A size in a LaTeX subscript: a dim's name as the formulas write it (n_{1})."""
+    text = str(text)
+    return _latex_name(text) if re.fullmatch(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*",
+                                             text) else text
 
 
 def _dim_text(d: Dim) -> str | None:
@@ -91,9 +144,15 @@ class _Printer:
         if op == "commutation":
             m, n = (_dim_text(d) or str(d) for d in node.params)
             return {"matd": f"commutation({m}, {n})", "unicode": f"K({m},{n})",
-                    "latex": f"K_{{{m},{n}}}"}[fmt], ATOM
+                    "latex": f"K_{{{_latex_dim(m)},{_latex_dim(n)}}}"}[fmt], ATOM
         if op == "const":
             v = node.params[0]
+            pq = fraction(v) if fmt != "matd" else None
+            if pq is not None:    # \frac{1}{2}, ½ (matd text keeps 0.5: it re-parses)
+                p, q = abs(pq[0]), pq[1]
+                text = (rf"\frac{{{p}}}{{{q}}}" if fmt == "latex"
+                        else _VULGAR.get((p, q), _num(abs(v), fmt)))
+                return ("-" + text, UNARY) if v < 0 else (text, ATOM)
             return _num(v, fmt), (UNARY if v < 0 else ATOM)
         if op == "dim":
             d = node.params[0]
@@ -108,14 +167,15 @@ class _Printer:
             dims = [_dim_text(r)] + ([] if c.is_one and op == "ones" else [_dim_text(c)])
             if fmt == "latex":
                 sym = r"\mathbf{1}" if op == "ones" else r"\mathbf{0}"
-                return f"{sym}_{{{','.join(str(x) for x in dims)}}}", ATOM
+                return f"{sym}_{{{','.join(_latex_dim(x) for x in dims)}}}", ATOM
             return f"{op}({', '.join(str(x) for x in dims)})", ATOM
         if op == "broadcast":
             return self.go(_explicit_broadcast(node))
         if op == "unvec":
             inner, m = self.go(node.args[0])[0], _dim_text(node.params[0])
             if fmt == "latex":
-                return r"\operatorname{vec}^{-1}_{" + m + r"}\left(" + inner + r"\right)", ATOM
+                return (r"\operatorname{vec}^{-1}_{" + _latex_dim(m) + r"}\left(" + inner
+                        + r"\right)"), ATOM
             return f"unvec({inner}, {m})", ATOM
         if op == "ufunc":
             name = node.params[0].name
@@ -147,6 +207,11 @@ class _Printer:
         if op == "div" and fmt == "latex":
             a, b = (self.go(x)[0] for x in node.args)
             return rf"\frac{{{a}}}{{{b}}}", ATOM
+        if op == "div" and fmt == "unicode" and all(
+                x.op == "const" and x not in self.names for x in node.args):
+            pq = tuple(x.params[0] for x in node.args)   # 1/3 as typed: ⅓
+            if pq in _VULGAR:
+                return _VULGAR[pq], ATOM
         if isinstance(spec, Infix):
             return self.infix(node, spec)
         if isinstance(spec, Prefix):
@@ -183,8 +248,8 @@ class _Printer:
     def base(self, node: Node) -> str:
         """The operand of a postfix operator; in LaTeX a superscripted one is braced
         (X^{+}^{\top} does not compile, {X^{+}}^{\top} does)."""
-        if node.op in ("mpow", "epow") and node not in self.names:   # (X²)ᵀ, (X³)⁻¹
-            text = self.go(node)[0]
+        text, prec = self.go(node)
+        if prec == POSTFIX and node not in self.names:   # (X²)ᵀ, (X³)⁻¹, (Xᵀ)², (X⁺)ᵀ
             return r"\left(" + text + r"\right)" if self.fmt == "latex" else f"({text})"
         text = self.wrap(node, POSTFIX)
         if self.fmt == "latex" and "^" in text and not text.endswith(r"\right)"):
@@ -205,14 +270,26 @@ class _Printer:
         args = list(node.args)
         if node.op == "smul" and args[1].op == "matmul" and args[1] not in self.names:
             args = [args[0], *args[1].args]  # c (A B) prints as c A B (parsed back the same)
+            while args[1].op == "matmul" and args[1] not in self.names:
+                args[1:2] = args[1].args     # c ((A B) C) as c A B C: the parser's tree
         if node.op == "matmul" and any(a.is_scalar for a in args) and self.fmt == "matd":
             sym, juxt = "@", False  # a 1×1 operand: juxtaposition would read as a scaling
-        tight = node.op == "kron"  # A B ⊗ C reads badly: (A B) ⊗ C
+        # Beside ⊗ ∘ ⊘ a product is parenthesized, and so is one of them beside a juxtaposed
+        # product: (A B) ⊗ C, (C Vᵀ) ∘ S, x ∘ (-y), (M ∘ R) V, (A ⊗ B) x — the same tree
+        # as without (the operators share one level), but read the way it is meant.
+        elementwise = node.op in ("hadamard", "hdiv", "kron")
         bare = _implicit_sizes(args) if node.op in ("hadamard", "hdiv") else (False, False)
-        parts = [self.operand(args[0], POSTFIX if tight else spec.prec, bare)]
+        first = spec.prec
+        if elementwise:
+            first = PROD if args[0].op == node.op == "hadamard" and args[0] not in self.names \
+                else UNARY
+        elif juxt and args[0].op in _SYMBOLIC_PRODUCTS and args[0] not in self.names:
+            first = POSTFIX
+        parts = [self.operand(args[0], first, bare)]
         # A juxtaposed operand is a postfix expression (no unary minus): `A (-B)`.
         for b in args[1:]:
-            parts.append(self.operand(b, POSTFIX if juxt or tight else spec.prec + 1, bare))
+            parts.append(self.operand(b, POSTFIX if juxt or elementwise else spec.prec + 1,
+                                      bare))
         return (sym if juxt else f" {sym} ").join(parts), spec.prec
 
     def operand(self, node: Node, need: int, bare: tuple) -> str:
@@ -232,6 +309,10 @@ class _Printer:
         return self.wrap(node, need)
 
     def add(self, node: Node) -> tuple[str, int]:
+        return " ".join(self.terms(node)), SUM
+
+    def terms(self, node: Node) -> list[str]:
+        """The terms of a sum as printed, each after the first with its sign: a, + b, − c."""
         minus = {"matd": "-", "unicode": "−", "latex": "-"}[self.fmt]
         terms = list(node.args)
         negs = [_negated(t) is not None and t not in self.names for t in terms]
@@ -240,14 +321,17 @@ class _Printer:
             terms.insert(0, terms.pop(k))
         bare = _implicit_sizes([_negated(t) or t if t not in self.names else t
                                 for t in terms])
-        out = self.operand(terms[0], SUM, bare)
+        lead = terms[0]
+        out = [self.operand(lead, SUM, bare)]
+        if lead.op == "add" and lead not in self.names and out[0] == self.go(lead)[0]:
+            out = self.terms(lead)    # (x − y) + z, as the parser builds x − y + z
         for b in terms[1:]:
             neg = _negated(b) if b not in self.names else None
             if neg is not None:
-                out += f" {minus} {self.operand(neg, PROD, bare)}"
+                out.append(f"{minus} {self.operand(neg, PROD, bare)}")
             else:
-                out += f" + {self.operand(b, PROD, bare)}"
-        return out, SUM
+                out.append(f"+ {self.operand(b, PROD, bare)}")
+        return out
 
     def power(self, node: Node) -> tuple[str, int]:
         base, ex = node.args
@@ -270,6 +354,9 @@ class _Printer:
         if fmt == "unicode" and not scalar:
             op = ".^"
         return f"{b}{op}{e if simple else '(' + e + ')'}", POSTFIX
+
+
+_SYMBOLIC_PRODUCTS = ("hadamard", "hdiv", "kron", "div")   # products with an operator sign
 
 
 def _call_params(spec: Call, node: Node) -> list[str]:
@@ -355,6 +442,20 @@ def to_unicode(node: Node, names: dict | None = None) -> str:
 def to_latex(node: Node, names: dict | None = None) -> str:
     """LaTeX math (amsmath), without the surrounding $…$."""
     return _print(node, "latex", names)
+
+
+def sum_terms(node: Node, fmt: str, names: dict | None = None) -> list[str]:
+    """The terms of a sum as ``fmt`` prints them (the first bare, the others after their
+    sign), to lay a long sum out over lines; [the whole text] for anything else.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> sum_terms(parse_program("x, y, z: n; x - y + 2 z").result, "unicode")
+    ['x', '− y', '+ 2 z']
+    """
+    p = _Printer(fmt, names)
+    if node.op != "add" or node in p.names:
+        return [p.go(node, top=True)[0]]
+    return p.terms(node)
 
 
 def shape_decl(shape) -> str:
@@ -464,12 +565,12 @@ def _tree_sizes(roots) -> dict:
     return sizes
 
 
-def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
-    """Names (t1, t2, …) for subexpressions repeated within one of ``roots`` (or, when
-    large, across them), inner ones first, so printing stays linear in the DAG's size."""
+def occurrences(roots):
+    """(within, across, order): for each node, the most parents it has inside one root and
+    the number of roots it appears in; and the nodes in order of first appearance."""
     from matd.core.expr import walk
-    within: dict[Node, int] = {}   # most parents inside one root
-    across: dict[Node, int] = {}   # roots it appears in
+    within: dict[Node, int] = {}
+    across: dict[Node, int] = {}
     order: list[Node] = []
     seen: set = set()
     for r in roots:
@@ -483,20 +584,163 @@ def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
                 parents[a] = parents.get(a, 0) + 1
         for n, k in parents.items():
             within[n] = max(within.get(n, 0), k)
+    return within, across, order
+
+
+def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
+    """Names (t1, t2, …) for subexpressions repeated within one of ``roots`` (or, when
+    large, across them), inner ones first, so printing stays linear in the DAG's size.
+
+    A piece of a differential (a subexpression with a ``dX`` in it) is not named: ``df =
+    tr(t4) − t3`` would say nothing.  Only where one such piece, large even as printed
+    with the names given so far, repeats within a root is it named (so that printing stays
+    linear in the DAG's size)."""
+    within, across, order = occurrences(roots)
     sizes = _tree_sizes(roots)
     names: dict[Node, str] = {}
+    has_d: dict[Node, bool] = {}
+    shown: dict[Node, int] = {}    # size as printed, with the names given so far
     k = 0
     for n in order:
+        has_d[n] = n.op == "dvar" or any(has_d[a] for a in n.args)
+        shown[n] = min(1 + sum(1 if a in names else shown[a] for a in n.args), 10 ** 6)
         if not n.args or n.op in ("transpose", "neg", "broadcast") or n in roots:
             continue
-        if not (within.get(n, 0) >= 2 and sizes[n] >= min_size
-                or across.get(n, 0) >= 2 and sizes[n] >= 3 * min_size):
+        if has_d[n]:
+            if not (within.get(n, 0) >= 2 and shown[n] >= 4 * min_size):
+                continue
+        elif not (within.get(n, 0) >= 2 and sizes[n] >= min_size
+                  or across.get(n, 0) >= 2 and sizes[n] >= 3 * min_size):
             continue
         k += 1
         while f"{prefix}{k}" in taken:
             k += 1
         names[n] = f"{prefix}{k}"
     return names
+
+
+def _contains_d(roots) -> dict:
+    """node -> whether a differential dX occurs in it."""
+    from matd.core.expr import walk
+    has: dict[Node, bool] = {}
+    for r in roots:
+        for n in walk(r):
+            if n not in has:
+                has[n] = n.op == "dvar" or any(has[a] for a in n.args)
+    return has
+
+
+def fit_names(roots, names: dict, width: int, taken=(), prefix: str = "t") -> dict:
+    """``names`` with more names where a printed row would be wider than ``width``
+    characters (of the unicode text, a proxy for the typeset width), as a paper lays out a
+    long formula: rows of ``where`` definitions.
+
+    Bottom-up, every part is kept to ``width`` where it can be: a part that prints wider
+    names the largest of the parts it prints that fit (weighted by how often all the rows
+    print them) until it fits — so each row (a root or a definition) fits.  Never a part
+    with a ``dX`` in it (see ``shared_names``), nor a term of a sum.  Work is linear in the
+    DAG's size times ``width``.  The names given here and by ``shared_names`` (``t1``, …
+    not in ``taken``) are then numbered in the order the rows print them."""
+    from matd.core.expr import walk
+    names = dict(names)
+    order = _topological(roots)
+    generated = [n for n, v in names.items() if re.fullmatch(rf"{prefix}[0-9]+", v)
+                 and v not in taken]
+    has_d = _contains_d(roots)
+    in_sums = {a for n in order if n.op == "add" for a in n.args}  # a + b + c: no t = a + b
+    prints = _print_counts(order, roots, names)
+    parents: dict[Node, set] = {}
+    for n in order:
+        for a in n.args:
+            parents.setdefault(a, set()).add(n)
+    p = _Printer("unicode", {**_glyph_names(order), **names})   # μ for mu: as typeset
+    rootset = set(roots)
+    stuck: set = set()   # wide, with nothing left to name in them
+
+    def eligible(n):
+        return (n.args and n not in names and not has_d[n] and n not in rootset
+                and n.op not in ("transpose", "neg", "broadcast")
+                and not (n.op == "add" and n in in_sums))
+
+    for n in order:
+        if not n.args or len(p.go(n, top=True)[0]) <= width:
+            continue
+        for _ in range(len(n.args) + 8):
+            stack, seen = [n], {n}        # the parts n prints (wide ones are stuck)
+            while stack:
+                for a in stack.pop().args:
+                    if a not in seen and a not in p.names and a not in stuck:
+                        seen.add(a)
+                        stack.append(a)
+            best, score = None, 0
+            for c in seen:
+                if c is not n and eligible(c):
+                    size = len(p.go(c, top=True)[0])
+                    if 6 <= size <= width and size * max(prints.get(c, 1), 1) > score:
+                        best, score = c, size * max(prints.get(c, 1), 1)
+            if best is None:
+                break
+            names[best] = p.names[best] = prefix + "0"     # numbered below
+            generated.append(best)
+            up = [best]                   # what printed it is printed anew (a printed
+            while up:                     # node's parts are printed: the walk stops early)
+                for q in parents.get(up.pop(), ()):
+                    if q in p.memo:
+                        del p.memo[q]
+                        up.append(q)
+            if len(p.go(n, top=True)[0]) <= width:
+                break
+        if len(p.go(n, top=True)[0]) > width:
+            stuck.add(n)
+    gen = set(generated)
+    used = {v for n, v in names.items() if n not in gen} | set(taken)
+    first: dict = {}
+    for r in roots:
+        for n in walk(r):
+            if n in gen:
+                first.setdefault(n, None)
+    k = 0
+    for n in list(first) + [n for n in generated if n not in first]:
+        k += 1
+        while f"{prefix}{k}" in used:
+            k += 1
+        names[n] = f"{prefix}{k}"
+    return names
+
+
+def _topological(roots) -> list:
+    """The distinct nodes under ``roots``, children before parents."""
+    from matd.core.expr import walk
+    out: dict = {}
+    for r in roots:
+        for n in walk(r):
+            out.setdefault(n, None)
+    return list(out)
+
+
+def _print_counts(order, roots, names) -> dict:
+    """How many times the rows (roots and named parts) print each part's text."""
+    count: dict[Node, int] = {}
+    rootset = set(roots)
+    for n in reversed(order):          # parents before children
+        k = count.get(n, 0) + (1 if n in rootset else 0)
+        count[n] = k
+        inline = 1 if n in names else k     # a named part's text is printed once
+        for a in n.args:
+            count[a] = count.get(a, 0) + inline
+    return count
+
+
+def _glyph_names(nodes) -> dict:
+    """Variables (and their differentials) that LaTeX typesets shorter than their names:
+    Greek ones (``lambda`` is λ), measured as one letter and their subscript."""
+    out: dict[Node, str] = {}
+    for n in nodes:
+        if n.op in ("var", "dvar"):
+            m = re.fullmatch(r"([A-Za-z\u0370-\u03ff]+)_?([0-9]*)", str(n.params[0]))
+            if m and m.group(1) in GREEK_LATEX:
+                out[n] = ("d" if n.op == "dvar" else "") + "μ" + m.group(2)
+    return out
 
 
 def with_where(root: Node, names: dict, fmt: str = "matd") -> tuple[list[tuple[str, str]], str]:

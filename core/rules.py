@@ -125,8 +125,10 @@ def _build_scale(coef, exps: dict, core: Node | None) -> Node:
     s = None
     for f in num:
         s = f if s is None else A.smul(s, f)
-    if core is None:
-        out = A.smul(A.const(c), s) if s is not None else A.const(c)
+    if core is None:   # c a b, left to right (printed without parentheses)
+        out = A.const(c)
+        for f in num:
+            out = A.smul(out, f)
     else:   # (c s) X, printed c s X: the scalars gather in front, as a paper writes them
         out = A.smul(A.smul(A.const(c), s) if s is not None else A.const(c), core)
     if den:
@@ -290,7 +292,7 @@ def power_merge(n: Node) -> Node | None:
     for i in range(len(f) - 1):
         (b1, k1), (b2, k2) = _power_of(f[i]), _power_of(f[i + 1])
         if b1 is b2 and not b1.is_scalar and b1.shape[0] == b1.shape[1] and \
-                abs(k1 + k2) <= 64 and (k1 > 0) == (k2 > 0) or b1 is b2 and k1 + k2 == 0:
+                abs(k1 + k2) <= 64:   # an inverse present means X is invertible
             k = k1 + k2
             merged = [] if k == 0 else [_signed_power(b1, k)]
             rest = f[:i] + merged + f[i + 2:]
@@ -398,6 +400,184 @@ def _entrywise_factors(n: Node, num: list, den: list) -> None:
         num.append(n)
 
 
+# --- elementwise polynomials --------------------------------------------------------------
+MAX_MONOMIALS, MAX_EXPAND_DEPTH = 12, 6
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _denominators(n: Node, out: set, depth: int = 0) -> None:
+    """The sums that divide entrywise somewhere in n (kept whole when expanding)."""
+    if depth > MAX_EXPAND_DEPTH or n.is_scalar:
+        return
+    if n.op == "hdiv" and n.args[1].op == "add":
+        out.add(n.args[1])
+    if n.op in ("add", "neg", "hadamard", "hdiv", "smul", "div", "epow"):
+        for a in n.args:
+            _denominators(a, out, depth + 1)
+
+
+_CANCELLED = [0]
+
+
+def _mono_mul(p, q):
+    out = []
+    for c1, f1 in p:
+        for c2, f2 in q:
+            f = dict(f1)
+            for k, e in f2.items():
+                f[k] = f.get(k, 0) + e
+                if f[k] == 0 or abs(f[k]) < abs(f[k] - e):
+                    _CANCELLED[0] += 1       # x ⊘ x, or x² ⊘ x
+            out.append((c1 * c2, {k: e for k, e in f.items() if e}))
+    if len(out) > MAX_MONOMIALS:
+        raise _TooBig
+    return out
+
+
+def _expand(n: Node, keep: set, depth: int):
+    """n (non-scalar, elementwise) as Σ c · Π factorᵉ: a list of (c, {factor: e})."""
+    op = n.op
+    atom = [(1.0, {n: 1})]
+    if depth > MAX_EXPAND_DEPTH or n in keep:
+        return atom
+    if op == "ones":
+        return [(1.0, {})]
+    if op == "broadcast" and n.args[0].is_scalar:
+        x = n.args[0]
+        return [(float(x.params[0]), {})] if x.op == "const" else [(1.0, {x: 1})]
+    if op == "add":
+        out = [m for a in n.args for m in _expand(a, keep, depth + 1)]
+        if len(out) > MAX_MONOMIALS:
+            raise _TooBig
+        return out
+    if op == "neg":
+        return [(-c, f) for c, f in _expand(n.args[0], keep, depth + 1)]
+    if op == "smul":
+        c, x = n.args
+        try:
+            coef, exps, _ = _split(c)
+        except _Unfoldable:
+            coef, exps = 1.0, {c: 1}
+        return _mono_mul([(coef, dict(exps))], _expand(x, keep, depth + 1))
+    if op == "div":                      # X / (c Π bᵉ): a monomial of scalar factors
+        try:
+            coef, exps, _ = _split(n.args[1])
+        except _Unfoldable:
+            return atom
+        if coef == 0:
+            return atom
+        inv = [(1.0 / coef, {b: -e for b, e in exps.items()})]
+        return _mono_mul(_expand(n.args[0], keep, depth + 1), inv)
+    if op == "hadamard":
+        out = [(1.0, {})]
+        for a in n.args:
+            out = _mono_mul(out, _expand(a, keep, depth + 1))
+        return out
+    if op == "hdiv":
+        den = _expand(n.args[1], keep, depth + 1)
+        if len(den) != 1 or den[0][0] == 0:
+            den = [(1.0, {n.args[1]: 1})]
+        (c, f), = den
+        inv = [(1.0 / c, {k: -e for k, e in f.items()})]
+        return _mono_mul(_expand(n.args[0], keep, depth + 1), inv)
+    if op == "epow" and n.args[1].op == "const" and n.args[1].params[0] in (2, 3):
+        base = _expand(n.args[0], keep, depth + 1)
+        out = base
+        for _ in range(n.args[1].params[0] - 1):
+            out = _mono_mul(out, base)
+        return out
+    return atom
+
+
+def _tree_size(n: Node, budget: list) -> int:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return 10 ** 6
+    return 1 + sum(_tree_size(a, budget) for a in n.args)
+
+
+def _rebuild_monomial(c: float, f: dict, shape) -> Node:
+    scal = {k: e for k, e in f.items() if k.is_scalar}
+    mat = {k: e for k, e in f.items() if not k.is_scalar}
+    num = [k if e == 1 else A.epow(k, A.const(e)) for k, e in mat.items() if e > 0]
+    den = [k if e == -1 else A.epow(k, A.const(-e)) for k, e in mat.items() if e < 0]
+    top = None
+    for x in num:
+        top = x if top is None else A.hadamard(top, x)
+    if den:
+        bottom = den[0]
+        for x in den[1:]:
+            bottom = A.hadamard(bottom, x)
+        top = A.hdiv(top if top is not None else A.ones(shape), bottom)
+    scale = _build_scale(c, scal, None)
+    if top is None:
+        return A.broadcast(scale, shape)
+    return A.smul(scale, top)
+
+
+def _softmax_parts(f: dict):
+    """(z, s) for each exp(z) (a vector z) whose sum(exp(z)) divides the monomial f."""
+    for e, k in f.items():
+        if e.op == "exp" and k == 1 and e.shape[1].is_one and not e.is_scalar:
+            s = A.fn("sum", e)
+            if f.get(s, 0) < 0:
+                yield e, s
+
+
+def _known_functions(f: dict) -> dict:
+    """A monomial with the functions it spells recognized: exp(z) / sum(exp(z)) is
+    softmax(z), and exp(z)ᵀ c / sum(exp(z)) is softmax(z)ᵀ c."""
+    for e, s in list(_softmax_parts(f)):
+        if f.get(s, 0) >= 0 or f.get(e, 0) != 1:
+            continue
+        f = dict(f)
+        f.pop(e)
+        f[s] += 1
+        sm = A.fn("softmax", e.args[0])
+        f[sm] = f.get(sm, 0) + 1
+        _CANCELLED[0] += 1
+        for m in [m for m, k in f.items() if k == 1 and m.op == "matmul" and m.is_scalar and
+                  m.args[0].op == "transpose" and m.args[0].args[0] is e]:
+            if f.get(s, 0) < 0:
+                f.pop(m)
+                f[s] += 1
+                sc = A.matmul(A.transpose(sm), *m.args[1:])
+                f[sc] = f.get(sc, 0) + 1
+        f = {k: v for k, v in f.items() if v}
+    return f
+
+
+def entrywise_polynomial(n: Node) -> Node | None:
+    """Sums and products of entrywise terms expanded, cancelled and collected, where that
+    gives a shorter formula: ((1 − y) ⊘ (1 − s) − y ⊘ s) ∘ s ∘ (1 − s) = s − y."""
+    if n.is_scalar:
+        return None
+    keep: set = set()
+    _denominators(n, keep)
+    _CANCELLED[0] = 0
+    try:
+        monos = _expand(n, keep, 0)
+    except _TooBig:
+        return None
+    monos = [(c, _known_functions(f)) for c, f in monos]
+    coefs: dict = {}
+    for c, f in monos:
+        key = frozenset(f.items())
+        coefs[key] = coefs.get(key, 0.0) + c
+    terms = [_rebuild_monomial(c, dict(k), n.shape) for k, c in coefs.items() if c != 0]
+    if len(terms) == len(monos) and not _CANCELLED[0]:
+        return None              # nothing cancels or collects: keep the factored form
+    out = A.add(*terms) if terms else A.zeros(n.shape)
+    if out is n:
+        return None
+    old = _tree_size(n, [400])
+    new = _tree_size(out, [400])
+    return out if new < old else None
+
+
 def entrywise_cancel(n: Node) -> Node | None:
     """x ∘ (1 ⊘ x) = 1 and (a ⊘ x) ∘ x = a: a factor over itself cancels (entrywise)."""
     num, den = [], []
@@ -418,6 +598,168 @@ def entrywise_cancel(n: Node) -> Node | None:
     for x in den[1:]:
         bottom = A.hadamard(bottom, x)
     return A.hdiv(top, bottom)
+
+
+def _diag_vec(x: Node) -> Node | None:
+    return x.args[0] if x.op == "diag" and x.args[0].shape[1].is_one and \
+        not x.is_scalar else None
+
+
+def diag_and_ones_products(n: Node) -> Node | None:
+    """diag(a) diag(b) = diag(a ∘ b), 1ᵀ diag(v) = vᵀ, diag(v) 1 = v, and a product of ones
+    folded: ones(p, n) ones(n, q) = n ones(p, q)."""
+    f = list(n.args)
+    for i in range(len(f) - 1):
+        a, b = f[i], f[i + 1]
+        va, vb = _diag_vec(a), _diag_vec(b)
+        if va is not None and vb is not None:
+            out = A.fn("diag", A.hadamard(va, vb))
+        elif a.op == "ones" and vb is not None:
+            out = A.matmul(A.ones((a.shape[0], vb.shape[1])), A.transpose(vb))
+        elif va is not None and b.op == "ones":
+            out = A.matmul(va, A.ones((va.shape[1], b.shape[1])))
+        elif a.op == "ones" and b.op == "ones":
+            from matd.core.primitives import _dim_node
+            out = A.smul(_dim_node(a.shape[1]), A.ones((a.shape[0], b.shape[1])))
+        else:
+            continue
+        return A.matmul(*f[:i], out, *f[i + 2:])
+    return None
+
+
+def symmetric_pair_order(n: Node) -> Node | None:
+    """A + Aᵀ, not Aᵀ + A: in a sum, a transpose comes right after the term it transposes."""
+    terms = list(n.args)
+    order = []
+    for t in terms:
+        if t.op == "transpose" and t.args[0] in terms:
+            continue
+        order.append(t)
+        tt = [u for u in terms if u.op == "transpose" and u.args[0] is t]
+        order.extend(tt)
+    if len(order) != len(terms) or all(a is b for a, b in zip(order, terms)):
+        return None
+    return A.add(*order)
+
+
+def common_scalar_factor(n: Node) -> Node | None:
+    """c A + c B = c (A + B): a scalar factor every term of a sum shares comes out."""
+    if n.is_scalar or len(n.args) < 2:
+        return None
+    parts = [_split_scale(t) for t in n.args]
+    common = set(parts[0][1])
+    for _, exps, _ in parts[1:]:
+        common &= set(exps)
+    common = {b for b in common if all(p[1][b] > 0 for p in parts)}
+    if not common:
+        return None
+    powers = {b: min(p[1][b] for p in parts) for b in common}
+    rests = []
+    for coef, exps, core in parts:
+        rest = {b: e - powers.get(b, 0) for b, e in exps.items() if e - powers.get(b, 0)}
+        rests.append(_build_scale(coef, rest, core if core is not None else None))
+    return A.smul(_build_scale(1, powers, None), A.add(*rests))
+
+
+def pinv_identities(n: Node) -> Node | None:
+    """X⁺ X X⁺ = X⁺ and X X⁺ X = X (Moore–Penrose)."""
+    f = list(n.args)
+    for i in range(len(f) - 2):
+        a, b, c = f[i], f[i + 1], f[i + 2]
+        if a is c and a.op == "pinv" and a.args[0] is b or \
+                a is c and b.op == "pinv" and b.args[0] is a:
+            return A.matmul(*f[:i], a, *f[i + 3:])
+    return None
+
+
+# --- Kronecker products and vec ----------------------------------------------------------
+def trace_of_kron(n: Node) -> Node | None:
+    """tr(A ⊗ B) = tr A · tr B (square A, B)."""
+    x = n.args[0]
+    if x.op == "kron" and all(a.shape[0] == a.shape[1] for a in x.args):
+        return A.smul(A.tr(x.args[0]), A.tr(x.args[1]))
+    return None
+
+
+def norm_of_kron(n: Node) -> Node | None:
+    """‖A ⊗ B‖ = ‖A‖ ‖B‖ (Frobenius)."""
+    x = n.args[0]
+    if x.op == "kron":
+        return A.smul(A.fn("norm", x.args[0]), A.fn("norm", x.args[1]))
+    return None
+
+
+def kron_times_vec(n: Node) -> Node | None:
+    """(P ⊗ Q) vec X = vec(Q X Pᵀ), (P ⊗ Q)ᵀ vec X = vec(Qᵀ X P) — so (xᵀ ⊗ I) vec M = M x."""
+    f = list(n.args)
+    for i in range(len(f) - 1):
+        k, v = f[i], f[i + 1]
+        trans = k.op == "transpose" and k.args[0].op == "kron"
+        if (k.op == "kron" or trans) and v.op == "vec":
+            P, Q = (k.args[0] if trans else k).args
+            X = v.args[0]
+            if trans:
+                P, Q = A.transpose(P), A.transpose(Q)
+            if Q.shape[1] == X.shape[0] and P.shape[1] == X.shape[1]:
+                return A.matmul(*f[:i], A.fn("vec", A.matmul(Q, X, A.transpose(P))), *f[i + 2:])
+    return None
+
+
+# --- inverses and determinants ----------------------------------------------------------
+def inverse_of_product(n: Node) -> Node | None:
+    """(A B)⁻¹ = B⁻¹ A⁻¹ where every factor is square (so that factors may cancel)."""
+    x = n.args[0]
+    if x.op == "matmul" and all(a.shape[0] == a.shape[1] for a in x.args):
+        return A.matmul(*(A.inv(a) for a in reversed(x.args)))
+    return None
+
+
+def det_rules(n: Node) -> Node | None:
+    """det(Xᵀ) = det X; det(c X) = cⁿ det X; det(A B) = det A det B (square factors);
+    det(I + u vᵀ) = 1 + vᵀ u (the matrix determinant lemma)."""
+    x = n.args[0]
+    op = n.op
+    if x.op == "transpose":
+        return A.fn(op, x.args[0])
+    if x.op == "mpow":                   # det(Xᵏ) = (det X)ᵏ, logdet(Xᵏ) = k logdet X
+        inner = A.fn(op, x.args[0])
+        k = A.const(x.params[0])
+        return A.smul(k, inner) if op == "logdet" else A.epow(inner, k)
+    if x.op in ("smul", "neg") and op == "det":
+        c = x.args[0] if x.op == "smul" else A.const(-1)
+        k = x.shape[0]
+        power = A.epow(c, A.const(k.coef) if k.is_const else A.fn("tr", A.eye(k)))
+        return A.smul(power, A.fn("det", x.args[-1]))
+    if x.op == "matmul" and all(a.shape[0] == a.shape[1] for a in x.args):
+        parts = [A.fn(op, a) for a in x.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = A.add(out, p) if op == "logdet" else A.smul(out, p)
+        return out
+    if op == "det" and x.op == "add" and len(x.args) == 2:
+        eye = [a for a in x.args if a.op == "eye"]
+        rest = [a for a in x.args if a.op != "eye"]
+        if eye and rest and rest[0].op == "matmul" and len(rest[0].args) == 2:
+            u, vt = rest[0].args
+            if u.shape[1].is_one and vt.shape[0].is_one:
+                return A.add(A.const(1), A.matmul(vt, u))
+    return None
+
+
+def trace_cyclic_merge(n: Node) -> Node | None:
+    """tr(A ⋯ B): the product is a cycle under the trace, so its last and first factors
+    merge where a product rule applies (tr(X⁻¹ Y dX X) = tr(Y dX)), and tr(Mᵀ) = tr(M)."""
+    x = n.args[0]
+    if x.op == "transpose":
+        return A.tr(x.args[0])
+    if x.op != "matmul" or len(x.args) < 2:
+        return None
+    f = list(x.args)
+    pair = A.matmul(f[-1], f[0])
+    merged = power_merge(pair) if pair.op == "matmul" else None
+    if merged is None:
+        return None
+    return A.tr(A.matmul(merged, *f[1:-1]))
 
 
 RULES = [
@@ -454,8 +796,36 @@ RULES = [
     Rule("simplex-sum", "sum(y) = 1, sum(Y, 2) = 1, sum(Y) = m on the simplex",
          ("sum", "sum_axis"), simplex_sum,
          "Y: m x k simplex; y: k simplex; a: m; sum(y) + a^T sum(Y, 2) + sum(Y)"),
+    Rule("diagonal-and-ones-products", "diag(a) diag(b) = diag(a ∘ b), 1ᵀ diag(v) = vᵀ, "
+         "ones(p, n) ones(n, q) = n ones(p, q)", ("matmul",), diag_and_ones_products,
+         "a, b, w: n; w^T diag(a) diag(b) w + ones(n)^T diag(a) w + ones(1, n) ones(n, n) w"),
+    Rule("symmetric-pair-order", "Aᵀ + A is written A + Aᵀ", ("add",), symmetric_pair_order,
+         "A: n x n; A^T + A"),
+    Rule("common-scalar-factor", "c A + c B = c (A + B)", ("add",), common_scalar_factor,
+         "A, B: n x n; c: scalar; c A + 2 c B"),
+    Rule("pinv-identities", "X⁺ X X⁺ = X⁺, X X⁺ X = X", ("matmul",), pinv_identities,
+         "X: m x n; C: n x m; sum(C .* (pinv(X) X pinv(X))) + sum(X .* (X pinv(X) X))"),
+    Rule("trace-of-kron", "tr(A ⊗ B) = tr A tr B", ("tr",), trace_of_kron,
+         "X, B: n x n; tr(kron(X, B))"),
+    Rule("norm-of-kron", "‖A ⊗ B‖ = ‖A‖ ‖B‖", ("norm",), norm_of_kron,
+         "A: p x q; X: m x n; norm(kron(A, X))"),
+    Rule("kron-times-vec", "(P ⊗ Q) vec X = vec(Q X Pᵀ)", ("matmul",), kron_times_vec,
+         "A: m x m; B: n x n; X: m x n; x: n; M: m x n; sum(kron(B, A) vec(X)) + "
+         "sum(kron(x^T, eye(m)) vec(M))"),
+    Rule("inverse-of-product", "(A B)⁻¹ = B⁻¹ A⁻¹ for square factors", ("inv",),
+         inverse_of_product, "A, B: n x n; inv(A B)"),
+    Rule("determinant-rules", "det Xᵀ = det X, det(c X) = cⁿ det X, det(A B) = det A det B, "
+         "det(I + u vᵀ) = 1 + vᵀ u", ("det", "logdet"), det_rules,
+         "X, B: n x n; u, v: n; c: scalar; det(X^T) + det(c X) + logdet(B X) + "
+         "det(eye(n) + u v^T) + det(X^3)"),
+    Rule("trace-cyclic-merge", "tr(B ⋯ A) with A B mergeable: tr(X⁻¹ Y X) = tr(Y); "
+         "tr(Mᵀ) = tr M", ("tr",), trace_cyclic_merge,
+         "X, Y: n x n; tr(inv(X) Y X) + tr(Y^T)"),
     Rule("entrywise-cancel", "x ∘ (1 ⊘ x) = 1, (a ⊘ x) ∘ x = a", ("hadamard", "hdiv"),
          entrywise_cancel, "X, Y: m x n; Y .* (1 ./ X) .* X"),
+    Rule("entrywise-polynomial", "entrywise sums and products expanded and collected where "
+         "shorter: (a ⊘ s − b) ∘ s = a − b ∘ s", ("add", "hadamard", "hdiv"),
+         entrywise_polynomial, "s, y: n; ((1 - y) ./ (1 - s) - y ./ s) .* s .* (1 - s)"),
 ]
 
 BY_OP: dict[str, list[Rule]] = {}

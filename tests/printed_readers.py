@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["unicode_to_matd", "latex_to_matd", "read_text_output", "ReadError",
-           "names_in"]
+__all__ = ["unicode_to_matd", "latex_to_matd", "read_text_output", "read_latex_output",
+           "latex_program", "text_program", "ReadError", "names_in"]
 
 
 class ReadError(ValueError):
@@ -92,11 +92,13 @@ class _Parser:
     post pow epow open close, and atom (a whole pre-parsed atom from the LaTeX lexer)."""
 
     BIN = {".*", "./", "kron", "/", "*", "@"}
+    LOOSE = {".*", "./", "kron"}
 
-    def __init__(self, toks, implicit_juxt: bool):
+    def __init__(self, toks, implicit_juxt: bool, human: bool = False):
         self.toks = toks
         self.i = 0
         self.implicit = implicit_juxt
+        self.human = human
         self.stack: list[str] = []   # open delimiters (for ‖ and |, which close themselves)
 
     def peek(self, k=0):
@@ -134,10 +136,25 @@ class _Parser:
         return False
 
     def product(self):
+        if self.human:
+            return self.loose()
+        return self.tight()
+
+    def loose(self):
+        """As a person reads ∘ ⊘ ⊗: looser than juxtaposition (A B ∘ C is (A B) ∘ C)."""
+        t = self.tight()
+        while self.peek()[0] == "binop" and self.peek()[1] in self.LOOSE:
+            op = self.take()[1]
+            t = (op, t, self.tight())
+        return t
+
+    def tight(self):
         t = self.unary()
         while True:
             k = self.peek()
             if k[0] == "binop":
+                if self.human and k[1] in self.LOOSE:
+                    return t
                 self.take()
                 t = (k[1], t, self.unary())
             elif k[0] == "juxt":
@@ -256,6 +273,7 @@ class _Parser:
 # --- unicode ---------------------------------------------------------------------------------
 _UNI_TOKEN = re.compile(r"""
   (?P<ws>\s+)
+| (?P<frac>[½⅓⅔¼¾⅙⅚⅐⅛⅜⅝⅞⅑])
 | (?P<num>[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+(?:[eE][-+]?[0-9]+)?)
 | (?P<eye>I(?:[₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ]+|_\([^)]*\)))
 | (?P<name>λmax|λmin|u₁|v₁|[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*)
@@ -282,6 +300,9 @@ _BINOP = {".*": ".*", "∘": ".*", "./": "./", "⊘": "./", "⊗": "kron", "/": 
           "@": "@"}
 
 
+_VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅙": (1, 6),
+           "⅚": (5, 6), "⅐": (1, 7), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
+           "⅑": (1, 9)}
 _UNSUB = dict(zip("₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789aehijklmnoprstuvx"))
 
 
@@ -306,6 +327,9 @@ def _uni_tokens(text: str):
             continue
         if kind == "num":
             toks.append(("num", val))
+        elif kind == "frac":
+            p, q = _VULGAR[val]
+            toks.append(("atom", ("/", ("num", str(p)), ("num", str(q)))))
         elif kind == "eye":
             toks.append(("name", f"eye({_eye_size(val[1:])})"))
         elif kind == "name":
@@ -349,14 +373,16 @@ def _uni_tokens(text: str):
     return toks
 
 
-def _uni_ast(text: str):
-    p = _Parser(_uni_tokens(text), implicit_juxt=True)
+def _uni_ast(text: str, human: bool = False):
+    p = _Parser(_uni_tokens(text), implicit_juxt=True, human=human)
     return p.parse()
 
 
-def unicode_to_matd(text: str) -> str:
-    """matd's unicode text of one expression -> matd syntax with the same meaning."""
-    return emit(_uni_ast(text))
+def unicode_to_matd(text: str, human: bool = False) -> str:
+    """matd's unicode text of one expression -> matd syntax with the same meaning.  With
+    ``human``, as a person reads it: ∘ ⊘ ⊗ looser than juxtaposition (``A B ∘ C`` is
+    ``(A B) ∘ C``); where the printers parenthesize as they should, both readings agree."""
+    return emit(_uni_ast(text, human))
 
 
 # --- LaTeX -----------------------------------------------------------------------------------
@@ -376,14 +402,51 @@ def _brace(text: str, pos: int) -> tuple[str, int]:
 
 
 def _latex_dims(sub: str) -> list:
-    return [("name", d.strip()) if not d.strip().isdigit() else ("num", d.strip())
+    return [("name", _latex_ident(d.strip())) if not d.strip().isdigit() else ("num", d.strip())
             for d in sub.split(",")]
+
+
+_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho "
+          "sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi "
+          "Psi Omega").split()
+_LGREEK = re.compile(r"\\(?P<greek>" + "|".join(sorted(_GREEK, key=len, reverse=True))
+                     + r")(?![A-Za-z])(_\{(?P<sub>[0-9]+)\})?")
+_names_now: set = set()    # the names of the program being read (latex_to_matd's ``names``)
+
+
+def _resolve(name: str) -> str:
+    """A name as LaTeX spells it (W2, epsilon, mu2) -> the program's spelling of it, where
+    LaTeX's is shared (W_2 and W2 are both W_{2}; eps and epsilon both \\epsilon; μ is
+    \\mu)."""
+    if not _names_now or name in _names_now:
+        return name
+    m = re.fullmatch(r"(.*?)([0-9]*)", name)
+    base, sub = m.group(1), m.group(2)
+    bases = [base] + (["eps", "ε", "ϵ"] if base == "epsilon" else [])
+    bases += [chr(0x3b1 + i) for i, g in enumerate(_GREEK[:24]) if g == base]
+    for b in bases:
+        for cand in (b + sub, b + "_" + sub if sub else b):
+            if cand in _names_now:
+                return cand
+    return name
+
+
+def _latex_ident(text: str) -> str:
+    """A name or a dim as the printers write it in LaTeX (``n``, ``n_{1}``, ``\\mu_{2}``,
+    ``\\mathrm{dim}_{1}``) -> the program's name; other sizes (``m \\cdot n``) unchanged."""
+    m = _LGREEK.fullmatch(text) or _LNAME.fullmatch(text)
+    if not m:
+        return text
+    g = m.groupdict()
+    base = (g.get("greek") or g.get("long") or g.get("short")).replace(r"\_", "_")
+    return _resolve(base + (m.group("sub") or ""))
 
 
 _LATEX_FUNCS = {r"\exp": "exp", r"\log": "log", r"\sin": "sin", r"\cos": "cos",
                 r"\tanh": "tanh", r"\sigma": "sigmoid", r"\det": "det"}
 _LEYE = re.compile(r"\\mathrm\{I\}_\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
-_LNAME = re.compile(r"(\\mathrm\{(?P<long>[A-Za-z\\_]+)\}|(?P<short>[A-Za-z]))(_\{(?P<sub>[0-9]+)\})?")
+_LNAME = re.compile(r"(\\mathrm\{(?P<long>[A-Za-z0-9\\_]+)\}|(?P<short>[A-Za-z]))"
+                    r"(_\{(?P<sub>[0-9]+)\})?")
 _LNUM = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:\\cdot 10\^\{(?P<ex>-?[0-9]+)\})?")
 
 
@@ -451,6 +514,15 @@ def _latex_tokens(text: str):
         elif (at(r"u_{1}\left(") or at(r"v_{1}\left(")):
             toks.append(("func", "svd_u1" if c == "u" else "svd_v1"))
             pos += len(r"u_{1}")
+        elif at(r"\mathrm{d}") and (m := _LGREEK.match(text, pos + 10)
+                                     or _LNAME.match(text, pos + 10)):   # \mathrm{d}X: dX
+            toks.append(("name", "d" + _latex_ident(m.group())))
+            pos = m.end()
+        elif (m := _LGREEK.match(text, pos)) and not (
+                m.group("greek") == "sigma" and not m.group("sub")
+                and text.startswith(r"\left(", m.end())):   # \sigma\left(: sigmoid
+            toks.append(("name", _latex_ident(m.group())))
+            pos = m.end()
         elif any(at(f) for f in _LATEX_FUNCS) and (
                 m := re.match(r"\\[a-z]+", text[pos:])) and m.group() in _LATEX_FUNCS:
             toks.append(("func", _LATEX_FUNCS[m.group()]))
@@ -484,14 +556,12 @@ def _latex_tokens(text: str):
             toks.append(("num", num))
             pos = m.end()
         elif (m := _LEYE.match(text, pos)):
-            size = re.sub(r"\\mathrm\{([^}]*)\}", r"\1", m.group(1))
-            toks.append(("name", "eye(" + size.replace(r"\cdot", "*").replace(" ", "") + ")"))
+            parts = [_latex_ident(x.strip()) for x in m.group(1).split(r"\cdot")]
+            toks.append(("name", "eye(" + "*".join(parts) + ")"))
             pos = m.end()
         elif (m := _LNAME.match(text, pos)) and (c.isalpha() or at(r"\mathrm")):
-            base = (m.group("long") or m.group("short")).replace(r"\_", "_")
-            name = base + (m.group("sub") or "")
+            toks.append(("name", _latex_ident(m.group())))
             pos = m.end()
-            toks.append(("name", name))
         else:
             raise ReadError(f"cannot read {text[pos:pos + 16]!r} in LaTeX {text!r}")
     return _calls(toks)  # LaTeX calls are name\left( args \right)
@@ -517,7 +587,7 @@ def _calls(toks):
             depth_stack.pop()
             m = pending_unvec.pop()
             if m is not None:
-                out += [(",",), ("name", m) if not m.isdigit() else ("num", m)]
+                out += [(",",), ("name", _latex_ident(m)) if not m.isdigit() else ("num", m)]
             out.append((")",))
         elif t[0] == "unvec":
             out.append(("func", "unvec"))
@@ -540,9 +610,15 @@ def _latex_ast(text: str):
     return _LatexParser(_latex_tokens(text), implicit_juxt=False).parse()
 
 
-def latex_to_matd(text: str) -> str:
-    """matd's LaTeX of one expression -> matd syntax with the same meaning."""
-    return emit(_latex_ast(text))
+def latex_to_matd(text: str, names=()) -> str:
+    """matd's LaTeX of one expression -> matd syntax with the same meaning.  ``names``:
+    the program's names, where LaTeX spells two alike (``W_{2}`` is W2 or W_2)."""
+    global _names_now
+    old, _names_now = _names_now, set(names)
+    try:
+        return emit(_latex_ast(text))
+    finally:
+        _names_now = old
 
 
 # --- whole outputs ---------------------------------------------------------------------------
@@ -576,10 +652,10 @@ def _pin(shape: str) -> str | None:
     return f"zeros({', '.join(dims)})"
 
 
-def text_program(expr_text: str, wheres: list, shape: str = "") -> str:
+def text_program(expr_text: str, wheres: list, shape: str = "", human: bool = False) -> str:
     """The matd program of one row: the ``where`` definitions it needs, then the row (its
-    shape pinned by the row's shape column)."""
-    asts = {name: _uni_ast(body) for name, body in wheres}
+    shape pinned by the row's shape column); ``human``: read as ``unicode_to_matd`` does."""
+    asts = {name: _uni_ast(body, human) for name, body in wheres}
     need: list[str] = []
 
     def visit(t):
@@ -587,7 +663,7 @@ def text_program(expr_text: str, wheres: list, shape: str = "") -> str:
             if nm in asts and nm not in need:
                 visit(asts[nm])
                 need.append(nm)
-    root = _uni_ast(expr_text)
+    root = _uni_ast(expr_text, human)
     visit(root)
     order = [nm for nm, _ in wheres if nm in need]
     last = emit(root)
@@ -595,3 +671,46 @@ def text_program(expr_text: str, wheres: list, shape: str = "") -> str:
     if pin:
         last = f"({last}) + {pin}"
     return "; ".join([f"{nm} = {emit(asts[nm])}" for nm in order] + [last])
+
+
+def read_latex_output(tex: str) -> tuple[dict, list]:
+    """``matd diff --format latex`` -> ({label: LaTeX body}, [(name, LaTeX body)] of the
+    ``\\text{where }`` rows, in order).  A row continued on ``&\\quad …`` lines is joined;
+    ``\\intertext`` (a note) is left out."""
+    rows: dict[str, str] = {}
+    wheres: list[list[str]] = []
+    last = None
+    for line in tex.splitlines():
+        line = line.strip()
+        if line in (r"\begin{align*}", r"\end{align*}") or line.startswith(r"\intertext"):
+            continue
+        body = line.removesuffix(r"\\").rstrip()
+        if body.startswith(r"&\quad "):
+            last[1] += " " + body[len(r"&\quad "):]
+            continue
+        label, rest = body.split(" &= ", 1)
+        if label.startswith(r"\text{where } "):
+            last = [label[len(r"\text{where } "):], rest]
+            wheres.append(last)
+        else:
+            last = [label, rest]
+            rows[label] = last
+    return {k: v[1] for k, v in rows.items()}, [(n, b) for n, b in wheres]
+
+
+def latex_program(body: str, wheres: list, names=()) -> str:
+    """The matd program of one LaTeX row: the ``where`` definitions it uses (read back,
+    in order), then the row."""
+    asts = {latex_to_matd(n, names): b for n, b in wheres}
+    read = {n: latex_to_matd(b, names) for n, b in asts.items()}
+    need: list[str] = []
+
+    def visit(text):
+        for nm in sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))):
+            if nm in read and nm not in need:
+                visit(read[nm])
+                need.append(nm)
+    root = latex_to_matd(body, names)
+    visit(root)
+    order = [nm for nm in read if nm in need]
+    return "; ".join([f"{nm} = {read[nm]}" for nm in order] + [root])

@@ -137,7 +137,7 @@ def test_a_negated_product_keeps_its_parentheses():
     assert to_matd(f) == "A .* (-B C)"          # not A .* -B C, which is (A .* -B) C
     rc, out, _ = matd("diff", "A, B, C: n x n; t: scalar; A .* (-(t B) C)", "--wrt", "t",
                       "--format", "json")
-    assert json.loads(out)["derivative"].endswith("; -(B C .* A)")
+    assert json.loads(out)["derivative"].endswith("; -((B C) .* A)")
 
 
 def test_a_dim_used_as_a_number_is_declared():

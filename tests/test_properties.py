@@ -173,7 +173,7 @@ REF = {
     "tr": lambda n, a: np.array([[np.trace(a)]]),
     "sum": lambda n, a: np.array([[a.sum()]]),
     "norm": lambda n, a: np.array([[np.linalg.norm(a)]]),
-    "logsumexp": lambda n, a: np.array([[np.log(np.exp(a).sum())]]),
+    "logsumexp": lambda n, a: np.array([[a.max() + np.log(np.exp(a - a.max()).sum())]]),
     "dot": lambda n, a, b: np.array([[np.vdot(a, b)]]),
     "logdet": lambda n, a: np.array([[np.linalg.slogdet(a)[1]]]),
     "hdiv": lambda n, a, b: a / b, "sqrt": lambda n, a: np.sqrt(a),

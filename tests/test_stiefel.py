@@ -116,7 +116,7 @@ def test_square_orth_prints_the_orthogonal_group_form():
 def test_orth_declarations():
     rc, out, err = matd("diff", "Q: n x p orth; A: n x p; tr(A^T Q)", "--wrt", "Q")
     assert rc == 0, err
-    assert "grad_R f (Q orth) = A − 0.5 Q (Qᵀ A + Aᵀ Q)" in out and "n×p" in out
+    assert "grad_R f (Q orth) = A − ½ Q (Qᵀ A + Aᵀ Q)" in out and "n×p" in out
     rc, out, err = matd("diff", "Q: 2 x 3 orth; tr(Q ones(3, 2))", "--wrt", "Q")
     assert rc == 2
     assert err.startswith("<expr>:10: error: 'orth' (QᵀQ = I) needs at least as many rows")
