@@ -327,13 +327,21 @@ def render_latex(prog, d, opts) -> str:
         lines = _sum_lines(node, names) if _has_d(node) else [text]
         out.append(rf"{label} &= {lines[0]} \\")
         out += [rf"&\quad {more} \\" for more in lines[1:]]
-        for name, body in defs:
-            if name not in seen:
-                seen.add(name)
-                out.append(rf"\text{{where }} {_latex_name(name)} &= {body} \\")
+        out += where_rows(defs, seen)
     out[-1] = out[-1].rstrip(" \\")
     out.append(r"\end{align*}")
     return "\n".join(out)
+
+
+def where_rows(defs, seen: set) -> list[str]:
+    """The aligned LaTeX rows of the definitions not shown yet: \text{where } t_{1} &= …"""
+    from matd.core.printers import _latex_name
+    rows = []
+    for name, body in defs:
+        if name not in seen:
+            seen.add(name)
+            rows.append(rf"\text{{where }} {_latex_name(name)} &= {body} \\")
+    return rows
 
 
 def render_numpy(prog, d, opts) -> str:

@@ -175,7 +175,8 @@ def _symbol(c: str) -> str:
 def render_steps_latex(d, names) -> str:
     """The derivation as an ``align*`` block: ``lhs &= rhs && \\text{rule}`` rows, each new
     shared name on a ``\\text{where } s_{1} &= …`` row."""
-    from matd.core.printers import _latex_name, with_where
+    from matd.core.printers import with_where
+    from matd.formats import where_rows
     names = step_names(d.steps, names)
     out = [r"\begin{align*}"]
     seen: set = set()
@@ -201,10 +202,7 @@ def render_steps_latex(d, names) -> str:
             out.append(rf"{show(st.node)} &= {show(st.result)} && {rule} \\")
         else:
             out.append(rf"{_latex_label(st.label)} &= {show(st.result)} && {rule} \\")
-        for name, body in defs:
-            if name not in seen:
-                seen.add(name)
-                out.append(rf"\text{{where }} {_latex_name(name)} &= {body} \\")
+        out += where_rows(defs, seen)
     out[-1] = out[-1].rstrip(" \\")
     out.append(r"\end{align*}")
     return "\n".join(out)
