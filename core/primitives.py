@@ -394,15 +394,11 @@ def _softmax_axis_d(n, a, da):
                                                   n.shape)))
 
 
-def _step_of(x):
-    return A.fn("step", x)
-
-
 def _extreme_d(sign):
     """d max(A, B) = step(A − B) ∘ dA + step(B − A) ∘ dB, d min(A, B) with the steps
     swapped; at a tie both steps are 0, the convention of relu at 0."""
     def d(n, a, da):
-        up, down = _step_of(A.sub(a[0], a[1])), _step_of(A.sub(a[1], a[0]))
+        up, down = A.fn("step", A.sub(a[0], a[1])), A.fn("step", A.sub(a[1], a[0]))
         if sign < 0:
             up, down = down, up
         return A.add(A.hadamard(up, da[0]), A.hadamard(down, da[1]))
@@ -468,11 +464,6 @@ def _sylvester_d(n, a, da):
 def _solve_d(n, a, da):
     """d A⁻¹B = A⁻¹ (dB − dA A⁻¹B)."""
     return A.fn("solve", a[0], A.sub(da[1], A.matmul(da[0], n)))
-
-
-def _eig_parts(S):
-    lam = A.fn("eigvals", S)
-    return lam, A.fn("eigvecs", S)
 
 
 def _eigvals_d(n, a, da):
