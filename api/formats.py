@@ -100,6 +100,7 @@ def _rows(d, opts) -> list[tuple[str, str, object, object]]:
         label, llabel = (lb.format(x=v) for lb, v in zip(LABELS[r.kind], (x, lx)))
         if r.kind == "vec-jacobian" and not d.f.is_vector:
             label = label.replace("vec f", "vec F")
+            llabel = llabel.replace(r"\operatorname{vec} f", r"\operatorname{vec} F")
         if _shown(d, r, opts):
             if r.kind == "jacobian" and d.layout == "denominator":
                 label += " (denominator layout)"
@@ -292,10 +293,51 @@ def _has_d(node) -> bool:
     return any(n.op == "dvar" for n in walk(node))
 
 
+def _spread(node, names):
+    """The same value as a sum, where node is a product or trace with one sum inside:
+    2 tr(A (B − C) D) = 2 tr(A B D) − 2 tr(A C D), so that a long d²f breaks at its signs.
+    None where there is no such sum (or it is a named piece)."""
+    import matd.core.algebra as A
+    if node in names:
+        return None
+    if node.op == "add":
+        return node
+    if node.op in ("neg", "smul", "tr", "matmul", "hadamard"):
+        args = list(node.args)
+        for i in (range(1, 2) if node.op == "smul" else range(len(args))):
+            inner = _spread(args[i], names)
+            if inner is not None and inner.op == "add":
+                build = {"neg": lambda a: A.neg(a[0]), "smul": lambda a: A.smul(*a),
+                         "tr": lambda a: A.tr(a[0]), "matmul": lambda a: A.matmul(*a),
+                         "hadamard": lambda a: A.hadamard(*a)}[node.op]
+                return A.add(*(_scaled(build, args, i, t) for t in inner.args))
+    return None
+
+
+def _scaled(build, args, i, t):
+    """build(args with t at i), the numbers of t moved in front (every build is linear)."""
+    import matd.core.algebra as A
+    c = 1
+    while True:
+        if t.op == "neg":
+            c, t = -c, t.args[0]
+        elif t.op == "smul" and t.args[0].op == "const":
+            c, t = c * t.args[0].params[0], t.args[1]
+        else:
+            break
+    out = build(args[:i] + [t] + args[i + 1:])
+    while out.op == "smul" and out.args[0].op == "const":
+        c, out = c * out.args[0].params[0], out.args[1]
+    return out if c == 1 else A.neg(out) if c == -1 else A.smul(A.const(c), out)
+
+
 def _sum_lines(node, names) -> list[str]:
     """A differential's LaTeX over lines: its terms, as many to a line as fit (parts of a
-    differential are never named, so a long one is broken at its signs, as a paper does)."""
-    from matd.core.printers import sum_terms
+    differential are never named, so a long one is broken at its signs, as a paper does;
+    one product or trace of a sum that does not fit is spread over the sum's terms)."""
+    from matd.core.printers import sum_terms, to_unicode
+    if node.op != "add" and len(to_unicode(node, names)) > LATEX_WIDTH:
+        node = _spread(node, names) or node
     tex, uni = sum_terms(node, "latex", names), sum_terms(node, "unicode", names)
     lines: list[list[str]] = [[]]
     width = 0

@@ -661,6 +661,41 @@ def common_scalar_factor(n: Node) -> Node | None:
     return A.smul(_build_scale(1, powers, None), A.add(*rests))
 
 
+def _negative(t: Node) -> bool:
+    return t.op == "neg" or (t.op == "smul" and t.args[0].op == "const"
+                             and t.args[0].params[0] < 0)
+
+
+def negated_sum(n: Node) -> Node | None:
+    """-A − B = -(A + B): a sum whose every term is negative is the negation of a sum."""
+    if len(n.args) < 2 or not all(_negative(t) for t in n.args):
+        return None
+    return A.neg(A.add(*(A.neg(t) for t in n.args)))
+
+
+def _marks(t: Node) -> int:
+    """Transposes on the surface of t: what (·)ᵀ would add or remove."""
+    while t.op in ("neg", "smul", "div"):
+        t = t.args[1] if t.op == "smul" else t.args[0]
+    if t.op == "transpose":
+        return 1
+    if t.op == "matmul":
+        return sum(_marks(f) for f in t.args)
+    return 0
+
+
+def transpose_of_sum(n: Node) -> Node | None:
+    """(A + Bᵀ)ᵀ = Aᵀ + B: a transpose goes through a sum onto its terms where that
+    does not add transposes (ties go to the terms: the standard place)."""
+    s = n.args[0]
+    if s.op != "add":
+        return None
+    terms = [A.transpose(t) for t in s.args]
+    if sum(_marks(t) for t in terms) > 1 + sum(_marks(t) for t in s.args):
+        return None
+    return A.add(*terms)
+
+
 def pinv_identities(n: Node) -> Node | None:
     """X⁺ X X⁺ = X⁺ and X X⁺ X = X (Moore–Penrose)."""
     f = list(n.args)
@@ -826,6 +861,10 @@ RULES = [
     Rule("entrywise-polynomial", "entrywise sums and products expanded and collected where "
          "shorter: (a ⊘ s − b) ∘ s = a − b ∘ s", ("add", "hadamard", "hdiv"),
          entrywise_polynomial, "s, y: n; ((1 - y) ./ (1 - s) - y ./ s) .* s .* (1 - s)"),
+    Rule("negated-sum", "-A − B = -(A + B)", ("add",), negated_sum,
+         "A, B: m x n; -A - 2 B"),
+    Rule("transpose-of-sum", "(A + Bᵀ)ᵀ = Aᵀ + B where no transpose is added",
+         ("transpose",), transpose_of_sum, "A, B, C: n x n; (A + B^T)^T + (C^T - A)^T"),
 ]
 
 BY_OP: dict[str, list[Rule]] = {}

@@ -403,3 +403,20 @@ def test_a_derivative_without_a_closed_form_is_a_note_that_compiles():
                "--format", "latex")
     assert r"&= \text{(none)}" in tex and r"\intertext{no closed Kronecker form" in tex
     assert compiles(tex) == []
+
+
+def test_a_long_second_differential_breaks_at_its_signs_and_reads_back():
+    """d²f of a network is one trace of a sum: spread over the sum's terms it breaks into
+    rows that fit the page, and the rows read back give d²f = vec(D)ᵀ H vec(D)."""
+    program = "W1: h x d; W2: k x h; x: d; y: k; norm(W2 tanh(W1 x) - y)^2"
+    tex = matd("diff", program, "--wrt", "W1", "--order", "2", "--format", "latex")
+    assert r"&\quad " in tex.split(r"\mathrm{d}^2 f", 1)[1].split(r"\text{where", 1)[0]
+    assert compiles(tex) == []
+    values = arrays({"W1": (3, 2), "W2": (2, 3), "x": (2,), "y": (2,)})
+    direction = np.random.default_rng(1).normal(size=(3, 2))
+    rows = latex_rows(tex)
+    decls = program.rsplit(";", 1)[0] + "; dW1: h x d"
+    d2f_row = rows[r"\mathrm{d}^2 f"]
+    d2f = evaluate(f"{decls}; {d2f_row}", {**values, "dW1": direction})
+    hess = grad(program, "W1", values, order=2)
+    assert close(d2f, np.einsum("ij,ijkl,kl", direction, hess, direction))
