@@ -325,7 +325,8 @@ class Plan:
             kind = self.steps[j].kind
             if last[j] == i and kind not in ("input", "const") and st.args.count(j) == 1 \
                     and isinstance(a, np.ndarray) and a.shape == st.shape \
-                    and a.flags.writeable and a.flags.owndata:
+                    and a.flags.writeable and a.flags.owndata and not _read_through_view(
+                        a, j, st, vals, np):
                 buf = a
                 break
         if buf is None:
@@ -416,7 +417,8 @@ class Plan:
         a0 = vals[j0]
         if st.extra[0] < 0 or last[j0] != i or st.args.count(j0) != 1 or \
                 self.steps[j0].kind in ("input", "const") or not isinstance(a0, np.ndarray) \
-                or a0.shape != st.shape or not (a0.flags.writeable and a0.flags.owndata):
+                or a0.shape != st.shape or not (a0.flags.writeable and a0.flags.owndata) \
+                or _read_through_view(a0, j0, st, vals, np):
             return None
         for j, sign in zip(st.args[1:], st.extra[1:]):
             (np.add if sign > 0 else np.subtract)(a0, vals[j], out=a0)
@@ -433,6 +435,12 @@ class Plan:
 
     def kinds(self) -> list[str]:
         return [st.kind for st in self.steps]
+
+
+def _read_through_view(a, j: int, st: Step, vals, np) -> bool:
+    """Whether another argument of st is a view of slot j's buffer a: tril(M) + tril(M)ᵀ
+    must not write into tril(M) while it still reads its transpose."""
+    return any(k != j and np.may_share_memory(a, vals[k]) for k in st.args)
 
 
 _VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "rsolve"))

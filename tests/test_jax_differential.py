@@ -192,6 +192,8 @@ def printed_values(prog, d, opts, env):
             tex_defs.append(f"{name} = {latex_to_matd(body)}")
     for r in results:
         head = LABELS[r.kind][1].format(x=_latex_name(r.wrt)) + " &= "
+        if r.kind == "vec-jacobian" and not d.f.is_vector:
+            head = head.replace(r"\operatorname{vec} f", r"\operatorname{vec} F")
         row = next((ln[len(head):] for ln in tex.splitlines() if ln.startswith(head)), None)
         if row is None:
             out[("latex", r.wrt)] = (tex, KeyError(f"no row {head!r}"))
