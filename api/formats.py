@@ -116,14 +116,17 @@ def _rows(d, opts) -> list[tuple[str, str, object, object]]:
 
 
 def render_text(prog, d, opts, color: bool) -> str:
-    from matd.core.printers import with_where
+    from matd.core.printers import where_all
     names = _names(prog, d, opts)
+    table = _rows(d, opts)
+    shown = iter(where_all([node for _, _, node, _ in table if not isinstance(node, str)],
+                           names, "unicode"))
     rows: list[tuple[str, str, str, list]] = []  # label, expr, shape, where-defs
-    for label, _, node, shape in _rows(d, opts):
+    for label, _, node, shape in table:
         if isinstance(node, str):
             rows.append((label, node, "", []))
             continue
-        defs, text = with_where(node, names, "unicode")
+        defs, text = next(shown)
         rows.append((label, text, _shape_text(shape) if shape is not None else "", defs))
     seen: set = set()
     width = max(len(lbl) for lbl, *_ in rows)
@@ -198,34 +201,132 @@ def _names_a_dim(node) -> bool:
                or n.op == "dim" for n in walk(node))
 
 
-def records(prog, d, opts) -> list[dict]:
-    """The ``--format json`` objects, one per variable (keys: expression, wrt, order, shape,
-    differential, derivative, kind, layout; gradient, riemannian and note where they apply)."""
+def _expression(d) -> str:
+    """f as matd text, the user's definitions kept (``r = A x; norm(r)^2``)."""
     from matd.core.printers import with_where
+    defs, text = with_where(d.f, d.names, "matd")
+    return "; ".join([f"{n} = {b}" for n, b in defs] + [text])
+
+
+def _formulas(r) -> list[tuple[str, object]]:
+    """(key, node) of a result's formulas, as its JSON object holds them."""
+    return [(key, node) for key, node in (("differential", r.differential),
+                                          ("derivative", r.derivative),
+                                          ("gradient", r.gradient),
+                                          ("riemannian", r.riemannian)) if node is not None]
+
+
+def _result(r, d, texts: dict) -> dict:
+    """One variable's JSON object, without ``expression``; ``texts``: key -> formula."""
+    obj = {"wrt": r.wrt, "order": d.order,
+           "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
+           "differential": texts["differential"], "derivative": texts.get("derivative"),
+           "kind": r.kind, "layout": d.layout}
+    for key in ("gradient", "riemannian"):
+        if key in texts:
+            obj[key] = texts[key]
+    if r.note:
+        obj["note"] = r.note
+    return obj
+
+
+def records(prog, d, opts) -> list[dict]:
+    """One object per variable (keys: expression, wrt, order, shape, differential,
+    derivative, kind, layout; gradient, riemannian and note where they apply), each
+    formula a program of its own: its declarations and the definitions it uses, then the
+    formula (``--format json`` by one variable; :class:`matd.DiffResult`'s variables)."""
     names = _names(prog, d, opts)
-    out = []
-    defs, expression = with_where(d.f, d.names, "matd")   # the user's definitions kept
-    expression = "; ".join([f"{n} = {b}" for n, b in defs] + [expression])
-    for r in d.results:
-        obj = {"expression": expression, "wrt": r.wrt, "order": d.order,
-               "shape": _dims(r.derivative.shape) if r.derivative is not None else None,
-               "differential": _program_text(r.differential, names, prog, dvars=True),
-               "derivative": _program_text(r.derivative, names, prog)
-               if r.derivative is not None else None,
-               "kind": r.kind, "layout": d.layout}
-        if r.gradient is not None:
-            obj["gradient"] = _program_text(r.gradient, names, prog)
-        if r.riemannian is not None:
-            obj["riemannian"] = _program_text(r.riemannian, names, prog)
-        if r.note:
-            obj["note"] = r.note
-        out.append(obj)
-    return out
+    expression = _expression(d)
+    return [{"expression": expression,
+             **_result(r, d, {key: _program_text(node, names, prog, dvars=key == "differential")
+                              for key, node in _formulas(r)})}
+            for r in d.results]
+
+
+def shared_record(prog, d, opts) -> dict:
+    """The ``--format json`` object of several variables: the definitions shared by their
+    formulas once, at the top (see ``render_json``)."""
+    from matd.core.printers import contains_d, declarations, walk_all, where_all
+    names = _names(prog, d, opts)
+    keyed = [(r, key, node) for r in d.results for key, node in _formulas(r)]
+    nodes = [node for _, _, node in keyed]
+    has_d = contains_d(walk_all(nodes))
+    shown = where_all(nodes, names, "matd", with_nodes=True)
+    definitions = [{"name": name, "body": body, "shape": _dims(node.shape)}
+                   for defs, _ in shown for name, body, node in defs if not has_d[node]]
+    results: dict = {}
+    for (r, key, node), (_, text) in zip(keyed, shown):
+        if key == "differential":
+            text = "; ".join(_differential_head(node, names, has_d) + [text])
+        results.setdefault(r.wrt, (r, {}))[1][key] = text
+    return {"expression": _expression(d), "order": d.order, "layout": d.layout,
+            "wrt": [r.wrt for r in d.results],
+            "declarations": "; ".join(declarations(nodes, prog)),
+            "definitions": definitions,
+            "results": [_result(r, d, texts) for r, texts in results.values()]}
+
+
+def _differential_head(root, names, has_d) -> list[str]:
+    """What a differential's text needs before it besides the shared definitions: the
+    declarations of its dX (read alone, ``dX`` would be a scalar) and the definitions of
+    its named parts that hold a dX (only this differential uses them), inner ones first.
+    The walk follows the dX's only: linear in the differential's printed size."""
+    from matd.core.printers import shape_decl, to_matd
+    dvars: dict = {}
+    defs: list[str] = []
+    seen: set = set()
+    stack = [(root, False)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            if n is not root and n in names:
+                defs.append(f"{names[n]} = {to_matd(n, names)}")
+            continue
+        if id(n) in seen or not has_d[n]:
+            continue
+        seen.add(id(n))
+        if n.op == "dvar":
+            dvars.setdefault(n.params[0], n)
+        stack.append((n, True))
+        stack.extend((a, False) for a in reversed(n.args))
+    return [f"d{x}: {shape_decl(n.shape)}" for x, n in dvars.items()] + defs
 
 
 def render_json(prog, d, opts) -> str:
-    """One JSON object per variable, one per line (NDJSON)."""
-    return "\n".join(json.dumps(obj, ensure_ascii=False) for obj in records(prog, d, opts))
+    """The ``--format json`` object, on one line.
+
+    By one variable: the object of ``records`` — ``expression``, ``wrt``, ``order``,
+    ``shape``, ``differential``, ``derivative``, ``kind``, ``layout`` (and ``gradient``,
+    ``riemannian``, ``note`` where they apply) — whose formulas each stand alone: a matd
+    program of the declarations and definitions it needs, then the formula (``X^-T`` bare
+    where it reads the same alone).
+
+    By several: ``{"expression", "order", "layout", "wrt": [names], "declarations",
+    "definitions", "results": [one object per variable]}``.  The parts their formulas
+    share are defined once, in ``definitions``: ``{"name": "t1", "body": "tanh(W1 x)",
+    "shape": ["n"]}`` in order (a body names only those before it); ``declarations`` is
+    the matd text declaring every variable, size and user function they use.  Each result
+    has the keys of the one-variable object but ``expression``, and its formulas are matd
+    text over those names: ``declarations; t1 = …; …; formula`` is the formula's program.
+    A differential begins with what only it uses: the declaration of its ``dX`` (``dW1: n
+    x n; tr(x t4^T dW1)``) and any named part with a ``dX`` in it.  So the output grows
+    with the derivation's size, not with the variables times their depth.
+
+    >>> from matd.grammar.parse import parse_program
+    >>> from matd.core.derive import derive
+    >>> p = parse_program("x: n; W1, W2: n x n; sum(tanh(W2 tanh(W1 x)))")
+    >>> obj = json.loads(render_json(p, derive(p), View("json")))
+    >>> obj["wrt"], obj["declarations"]
+    (['W2', 'W1', 'x'], 'x: n; W1: n x n; W2: n x n')
+    >>> obj["definitions"][1]
+    {'name': 't2', 'body': '(W2^T (1 - t1)) .* (1 - tanh(W1 x).^2)', 'shape': ['n']}
+    >>> w1 = obj["results"][1]
+    >>> w1["wrt"], w1["differential"], w1["derivative"]
+    ('W1', 'dW1: n x n; tr(x t2^T dW1)', 't2 x^T')
+    """
+    if len(d.results) != 1:
+        return json.dumps(shared_record(prog, d, opts), ensure_ascii=False)
+    return json.dumps(records(prog, d, opts)[0], ensure_ascii=False)
 
 
 PREFIX = {"gradient": "grad", "jacobian": "jac", "vec-jacobian": "jac", "derivative": "deriv",
@@ -241,7 +342,7 @@ def render_matd(prog, d, opts) -> str:
     ``deriv_X`` (df/dt), ``hess_X`` (Hessian), ``diff_X`` (a differential in dX, where a
     matrix-by-matrix derivative is not shown) — and last the first variable's name, so the
     program's value is the first derivative."""
-    from matd.core.printers import declarations, with_where
+    from matd.core.printers import declarations, where_all
     names = _names(prog, d, opts)
     shown = []
     for r in d.results:
@@ -259,9 +360,9 @@ def render_matd(prog, d, opts) -> str:
     taken |= {"d" + name for name in prog.variables}
     defined: set = set()
     first = None
-    for r, node, is_d, comment in shown:
+    rows = where_all([node for _, node, _, _ in shown], names, "matd")
+    for (r, node, is_d, comment), (defs, text) in zip(shown, rows):
         lines.append(comment)
-        defs, text = with_where(node, names, "matd")
         for n, b in defs:
             if n not in defined:
                 defined.add(n)
@@ -286,11 +387,6 @@ def _latex_text(text: str) -> str:
 
 
 LATEX_WIDTH = 56   # characters of the unicode text: a row that fits an article's line
-
-
-def _has_d(node) -> bool:
-    from matd.core.expr import walk
-    return any(n.op == "dvar" for n in walk(node))
 
 
 def _spread(node, names):
@@ -354,10 +450,12 @@ def render_latex(prog, d, opts) -> str:
     """An ``align*`` block with the rows of the text format (f, df or d²f, the gradient,
     the derivative); shared subexpressions are named once, as in the text format, on rows
     ``\\text{where } t_{1} &= …`` after the first row that uses them."""
-    from matd.core.printers import _latex_name, fit_names, with_where
+    from matd.core.printers import contains_d, fit_names, walk_all, where_all
     rows = _rows(d, opts)
-    names = fit_names([node for _, _, node, _ in rows if not isinstance(node, str)],
-                      _names(prog, d, opts), LATEX_WIDTH, _taken(prog))
+    nodes = [node for _, _, node, _ in rows if not isinstance(node, str)]
+    names = fit_names(nodes, _names(prog, d, opts), LATEX_WIDTH, _taken(prog))
+    has_d = contains_d(walk_all(nodes))
+    shown = iter(where_all(nodes, names, "latex"))
     out = [r"\begin{align*}"]
     seen: set = set()
     for _, label, node, _ in rows:
@@ -365,8 +463,8 @@ def render_latex(prog, d, opts) -> str:
             out.append(rf"{label} &= \text{{(none)}} \\")
             out.append(rf"\intertext{{{_latex_text(node.removeprefix('(none: ')[:-1])}}}")
             continue
-        defs, text = with_where(node, names, "latex")
-        lines = _sum_lines(node, names) if _has_d(node) else [text]
+        defs, text = next(shown)
+        lines = _sum_lines(node, names) if has_d[node] else [text]
         out.append(rf"{label} &= {lines[0]} \\")
         out += [rf"&\quad {more} \\" for more in lines[1:]]
         out += where_rows(defs, seen)

@@ -263,14 +263,12 @@ def steps_records(prog, d, names) -> tuple[dict, dict]:
 
 
 def with_steps_json(json_text: str, prog, d, names) -> str:
-    """``--format json`` output (one object per variable, one per line) with each object's
-    ``steps`` and ``steps_preamble``."""
+    """``--format json`` output with each variable's ``steps`` and ``steps_preamble`` (in
+    the object of one variable, or in each of the ``results`` of several)."""
     import json
     objs, preambles = steps_records(prog, d, names)
-    out = []
-    for line in json_text.splitlines():
-        obj = json.loads(line)
+    top = json.loads(json_text)
+    for obj in top.get("results", [top]):
         obj["steps"] = objs.get(obj["wrt"], [])
         obj["steps_preamble"] = preambles.get(obj["wrt"], "")
-        out.append(json.dumps(obj, ensure_ascii=False))
-    return "\n".join(out)
+    return json.dumps(top, ensure_ascii=False)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from matd.core.errors import MatdError
 from matd.core.syntax import Source
-from matd.formats import (View, records, render_json, render_latex, render_matd,
-                          render_numpy, render_text, _names)
+from matd.formats import (View, _expression, _names, records, render_json, render_latex,
+                          render_matd, render_numpy, render_text)
 from matd.steps import render_steps
 
 LAYOUTS = ("numerator", "denominator")
@@ -49,21 +50,28 @@ class DiffResult:
     def __init__(self, prog, derivation):
         self._prog = prog
         self._d = derivation
-        recs = records(prog, derivation, View("json", "vec"))
-        self.expression: str = recs[0]["expression"] if recs else ""
         self.order: int = derivation.order
         self.layout: str = derivation.layout
-        self.variables: dict[str, VariableResult] = {
-            o["wrt"]: VariableResult(o["wrt"], o["kind"],
-                                     tuple(o["shape"]) if o["shape"] is not None else None,
-                                     o["differential"], o["derivative"], o.get("gradient"),
-                                     o.get("riemannian"), o.get("note", ""))
-            for o in recs}
+
+    @cached_property
+    def expression(self) -> str:
+        """f as matd text (the user's definitions kept)."""
+        return _expression(self._d) if self._d.results else ""
+
+    @cached_property
+    def variables(self) -> dict[str, VariableResult]:
+        """Each variable's result, its formulas standalone programs (made when first asked
+        for: by many variables they repeat their shared parts, which the renderers do not)."""
+        return {o["wrt"]: VariableResult(o["wrt"], o["kind"],
+                                         tuple(o["shape"]) if o["shape"] is not None else None,
+                                         o["differential"], o["derivative"], o.get("gradient"),
+                                         o.get("riemannian"), o.get("note", ""))
+                for o in records(self._prog, self._d, View("json", "vec"))}
 
     @property
     def wrt(self) -> tuple[str, ...]:
         """The variables differentiated by, in order."""
-        return tuple(self.variables)
+        return tuple(r.wrt for r in self._d.results)
 
     def __getitem__(self, name: str) -> VariableResult:
         try:
@@ -114,7 +122,8 @@ class DiffResult:
         return render_latex(self._prog, self._d, View("latex", "vec" if vec_jacobian else None))
 
     def json(self) -> str:
-        """One JSON object per variable, one per line (``--format json``)."""
+        """The ``--format json`` object: by one variable its result; by several, the
+        shared ``definitions`` and the ``results`` (see ``matd.formats.render_json``)."""
         return render_json(self._prog, self._d, View("json"))
 
     def matd(self, *, vec_jacobian: bool = False) -> str:

@@ -1,40 +1,46 @@
-"""Expression swell: differentiating the k-layer network
+"""Expression swell: `matd diff` of the k-layer tanh network by every weight
 
     x: n; W1: n x n; ...; Wk: n x n; sum(tanh(Wk ... tanh(W1 x)))
 
-by every variable (k + 1 gradients), for k = 4, 8, 16, 32, 64.  Per k:
+by every variable (k + 1 gradients), for k = 64, 128, 256, 512 (any k by argument).  Per k:
 
-  parse   in-process parse_program(text)                       (median over repeats)
-  derive  in-process derive(prog), every variable, the program parsed beforehand -- the
-          figure the goal is about
-  text    `matd diff FILE` run in-process (matd.cli.main.main, stdout captured, so plain text):
-          parse + derive + naming shared parts + rendering, without interpreter start-up
-  json    the same with --format json
-  sizes   characters of what `matd diff FILE` prints (a subprocess, output piped): the text
-          output; in the JSON output the longest `derivative` (W1's, which runs through every
-          layer) and the longest `differential`, and the whole JSON output.
+  parse    parse_program(text)
+  derive   derive(prog), every variable, the program parsed beforehand
+  per format (text, matd, latex, json, numpy):
+    diff   `matd diff FILE --format F` run in-process (matd.cli.main.main, stdout captured,
+           so plain text): parse + derive + naming shared parts + rendering, without
+           interpreter start-up -- the figure the goal is about
+    name+render  matd.DiffResult(prog, d) and its renderer (what `matd diff` does after
+           deriving): naming the shared parts and rendering
+    size   characters that `matd diff FILE --format F` prints
 
-Linear growth means time and size per layer stay about constant; the summary compares the
-largest k with the smallest (64 vs 4: 16x the layers).  Digit counts of names (W64, t130) make
-per-layer sizes creep up slowly even where the structure is linear.
+Each figure is timed in rounds after a warm-up, and a round times it once at every k, so
+that a busy moment of a shared machine falls on all the k alike; the table shows medians
+over the rounds of this process's CPU time (time.process_time: matd's work alone), and the
+growth per doubling of k (k -> 2k) is the median over rounds of each round's ratio, of CPU
+and of wall time, with their geometric mean over the whole span (64 -> 512: the cube root
+of the ratio), which the verdict is on.  The goal: `matd diff`'s CPU time and every format's
+size grow at most 2.2x per doubling (linear growth is 2x; digit counts of names, W512 and
+t1030, add a little); a single doubling over it is pointed out.
 
-    python bench/scaling.py [K ...]     (goals: derive time(64)/time(4) <= 32; output linear in k)
+    python bench/scaling.py [--rounds N] [K ...]    (default K = 64 128 256 512, N = 5; ~2 min)
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import itertools
-import json
-import subprocess
+import math
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import MATD, time_fn  # noqa: E402
-
-KS = (4, 8, 16, 32, 64)
+KS = (64, 128, 256, 512)
+FORMATS = ("text", "matd", "latex", "json", "numpy")
+GOAL = 2.2
 
 
 def network(k: int) -> str:
@@ -58,69 +64,113 @@ def cli_in_process(argv: list[str]) -> str:
     return out.getvalue()
 
 
-def main(argv: list[str]) -> None:
+def timed(fn) -> tuple[float, float]:
+    """(wall, CPU) ms of one fn(); CPU time is this process's (time.process_time).  A full
+    garbage collection first, untimed, so that one owed by an earlier run does not fall on
+    this one (the collector stays on while fn runs, as it does in `matd`)."""
+    gc.collect()
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
+
+
+def render(prog, d, fmt: str) -> str:
+    """What `matd diff --format FMT` does after deriving."""
+    from matd.symbolic import DiffResult
+    r = DiffResult(prog, d)
+    return {"text": r.text, "matd": r.matd, "latex": r.latex, "json": r.json,
+            "numpy": r.numpy_source}[fmt]()
+
+
+def tasks(k: int, tmp: Path) -> tuple[dict, dict]:
+    """({figure: the thing to time}, {format: size}) for the network of depth k."""
     from matd.core.derive import derive
     from matd.grammar.parse import parse_program
+    src = network(k)
+    prog = parse_program(src)
+    d = derive(prog)
+    assert len(d.results) == k + 1, [r.wrt for r in d.results]
+    f = tmp / f"net{k}.matd"
+    f.write_text(src)
+    todo = {"parse": lambda: parse_program(src), "derive": lambda: derive(prog)}
+    sizes = {}
+    for fmt in FORMATS:
+        argv = ["diff", str(f), "--format", fmt]
+        todo[f"{fmt} diff"] = lambda argv=argv: cli_in_process(argv)
+        todo[f"{fmt} render"] = lambda fmt=fmt: render(prog, d, fmt)
+        sizes[fmt] = len(cli_in_process(argv))
+    return todo, sizes
 
-    ks = tuple(int(a) for a in argv) or KS
-    rows = {}
-    limit = sys.getrecursionlimit()
-    print("times: ms, in-process medians after a warm-up; sizes: characters of `matd diff` "
-          "output (piped)\n")
-    head = (f"{'k':>4} {'parse':>6} {'derive':>7} {'/layer':>6} {'text':>7} {'json':>8} | "
-            f"{'text out':>8} {'/layer':>6} {'json W1':>7} {'/layer':>6} {'json df':>9} "
-            f"{'/layer':>7} {'json all':>10}")
+
+def main(argv: list[str]) -> None:
+    rounds = 5
+    if argv[:1] == ["--rounds"]:
+        rounds, argv = int(argv[1]), argv[2:]
+    ks = tuple(sorted(int(a) for a in argv)) or KS
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))   # as `matd` does
+    pairs = [(a, b) for a, b in itertools.pairwise(ks) if b == 2 * a]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = {k: tasks(k, Path(tmp)) for k in ks}
+        figures = list(jobs[ks[0]][0])
+        times: dict = {}      # (figure, k) -> [(wall, CPU)] over the rounds
+        for fig in figures:
+            for k in ks:
+                jobs[k][0][fig]()                           # warm-up
+            for _ in range(rounds):                         # a round times every k once
+                for k in ks:
+                    times.setdefault((fig, k), []).append(timed(jobs[k][0][fig]))
+            print(f"  {fig} done", file=sys.stderr, flush=True)
+
+    def med(fig, k, i):
+        return statistics.median(t[i] for t in times[fig, k])
+
+    def growth(fig, a, b, i):     # the median over rounds of each round's ratio
+        return statistics.median(tb[i] / ta[i] for ta, tb in zip(times[fig, a], times[fig, b]))
+
+    print(f"times: ms, medians of {rounds} rounds, each round timing every k once (CPU: "
+          "this process's time; wall in the growth table); sizes: characters that `matd diff` "
+          "prints\n")
+    head = f"{'k':>4} {'parse':>7} {'derive':>7} | " + " | ".join(
+        f"{fmt + ' diff':>11} {'name+rend':>9} {'size':>9}" for fmt in FORMATS)
     print(head)
     print("-" * len(head))
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in ks:
-            src = network(k)
-            t_parse = time_fn(lambda src=src: parse_program(src), min_time=1.0, max_runs=200)
-            prog = parse_program(src)
-            t_derive = time_fn(lambda prog=prog: derive(prog), min_time=1.0, max_runs=200)
-            d = derive(prog)
-            assert len(d.results) == k + 1, [r.wrt for r in d.results]
-
-            f = Path(tmp) / f"net{k}.matd"
-            f.write_text(src)
-            t_text = time_fn(lambda f=f: cli_in_process(["diff", str(f)]), min_time=0.5,
-                             max_runs=50)
-            t_json = time_fn(lambda f=f: cli_in_process(["diff", str(f), "--format", "json"]),
-                             min_time=0.5, max_runs=20)
-            sys.setrecursionlimit(limit)   # the CLI raises it; leave the process as it was
-            text = subprocess.run([MATD, "diff", str(f)], capture_output=True, text=True,
-                                  check=True).stdout
-            js = subprocess.run([MATD, "diff", str(f), "--format", "json"], capture_output=True,
-                                text=True, check=True).stdout
-            objs = [json.loads(line) for line in js.splitlines() if line.strip()]
-            jmax = max(len(o["derivative"]) for o in objs)
-            dmax = max(len(o["differential"]) for o in objs)
-            rows[k] = {"derive": t_derive, "text_t": t_text, "json_t": t_json,
-                       "text": len(text), "jmax": jmax, "df": dmax, "jall": len(js)}
-            print(f"{k:4d} {t_parse:6.2f} {t_derive:7.2f} {t_derive / k:6.3f} {t_text:7.1f} "
-                  f"{t_json:8.1f} | {len(text):8d} {len(text) / k:6.1f} {jmax:7d} "
-                  f"{jmax / k:6.1f} {dmax:9d} {dmax / k:7.1f} {len(js):10d}")
-
-    lo, hi = min(rows), max(rows)
-    grow = hi / lo
-
-    def ratio(key):
-        return rows[hi][key] / rows[lo][key]
-    print(f"\nk grew {grow:.0f}x ({lo} -> {hi} layers); linear growth is a ratio of {grow:.0f}")
-    print(f"  derive time({hi})/time({lo})      = {ratio('derive'):6.1f}   (goal <= 32 for 64/4)")
-    print(f"  matd diff text, in-process       = {ratio('text_t'):6.1f}")
-    print(f"  matd diff --format json          = {ratio('json_t'):6.1f}")
-    ks_sorted = sorted(rows)
-    print("  derive time per doubling of k: " + ", ".join(
-        f"{a}->{b} {rows[b]['derive'] / rows[a]['derive']:.2f}x"
-        for a, b in itertools.pairwise(ks_sorted) if b == 2 * a))
-    print(f"sizes ({hi} vs {lo} layers):")
-    for key, label in (("text", "text output"), ("jmax", "JSON derivative (longest)"),
-                       ("df", "JSON differential (longest)"), ("jall", "JSON output, all")):
-        print(f"  {label:28} x{ratio(key):9.1f}   per layer {rows[lo][key] / lo:9.0f} -> "
-              f"{rows[hi][key] / hi:9.0f}")
-    print("(the JSON output holds k + 1 objects, each a standalone program of O(k) when "
-          "shared parts are named, so O(k²) in all would be linear per object)")
+    for k in ks:
+        sizes = jobs[k][1]
+        print(f"{k:4d} {med('parse', k, 1):7.1f} {med('derive', k, 1):7.1f} | " + " | ".join(
+            f"{med(fmt + ' diff', k, 1):11.1f} {med(fmt + ' render', k, 1):9.1f} "
+            f"{sizes[fmt]:9d}" for fmt in FORMATS))
+    if not pairs:
+        return
+    print(f"\ngrowth per doubling of k (linear: 2.0x; goal: `matd diff` CPU time and every "
+          f"size <= {GOAL}x)")
+    span = (ks[0], ks[-1]) if len(pairs) == len(ks) - 1 and len(pairs) > 1 else None
+    print(f"{'':26} " + " ".join(f"{f'{a}->{b}':>9}" for a, b in pairs)
+          + (f" {f'{span[0]}..{span[1]}':>9}" if span else "") + "  verdict")
+    worst = mean_worst = 0.0
+    rows = [("parse (CPU)", lambda a, b: growth("parse", a, b, 1), False),
+            ("derive (CPU)", lambda a, b: growth("derive", a, b, 1), False)]
+    for fmt in FORMATS:
+        rows += [(f"{fmt}: matd diff (CPU)", lambda a, b, f=fmt: growth(f + " diff", a, b, 1),
+                  True),
+                 (f"{fmt}: matd diff (wall)", lambda a, b, f=fmt: growth(f + " diff", a, b, 0),
+                  False),
+                 (f"{fmt}: name+render (CPU)",
+                  lambda a, b, f=fmt: growth(f + " render", a, b, 1), False),
+                 (f"{fmt}: size", lambda a, b, f=fmt: jobs[b][1][f] / jobs[a][1][f], True)]
+    for label, ratio, goal in rows:
+        ratios = [ratio(a, b) for a, b in pairs]
+        mean = math.prod(ratios) ** (1 / len(ratios))   # per doubling, over the whole span
+        verdict = ""
+        if goal:
+            worst, mean_worst = max(worst, *ratios), max(mean_worst, mean)
+            verdict = "ok" if mean <= GOAL else "OVER"
+            if max(ratios) > GOAL:
+                verdict += f" (one doubling {max(ratios):.2f}x)"
+        print(f"{label:26} " + " ".join(f"{x:8.2f}x" for x in ratios)
+              + (f" {mean:8.2f}x" if span else "") + f"  {verdict}")
+    print(f"\ngoal figures: at most {mean_worst:.2f}x per doubling over the span (geometric "
+          f"mean), {worst:.2f}x in the worst single doubling -> "
+          + (f"goal (<= {GOAL}x) met" if mean_worst <= GOAL else f"goal (<= {GOAL}x) NOT met"))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """``matd check`` (shape-check files, for hooks) and ``matd shape`` (show inference)."""
 from __future__ import annotations
 
-import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,6 +118,7 @@ def _gh_escape(text: str, prop: bool = False) -> str:
 def _render(err, source, rec, opts: CheckOptions) -> str:
     """One diagnostic in the chosen format (json is rendered as a whole report)."""
     if opts.fmt == "json-lines":
+        import json
         return json.dumps(rec, ensure_ascii=False)
     hint = f" (hint: {rec['hint']})" if rec["hint"] else ""
     if opts.fmt == "github":
@@ -137,12 +137,34 @@ def _render(err, source, rec, opts: CheckOptions) -> str:
     return one_line(err, source) + tag
 
 
-def run_check(opts: CheckOptions):
+# Checking types each program and drops it, and typing leaves cyclic garbage (the program's
+# elaboration state): with the collector on, its passes over every live node made the time per
+# statement grow with a file's length.  It is off while checking; a collection runs after each
+# GC_EVERY statements instead, so that memory stays bounded over many files.
+GC_EVERY = 20_000
+
+
+def run_check(opts: CheckOptions, keep_gc_off: bool = False):
     """Check every program of every file; returns (report, output lines, exit status).
 
     An unreadable file is an error (MD004) like any other, counted in ``report["errors"]``
-    and also in ``report["unreadable"]``; it makes the status 2 rather than 1."""
+    and also in ``report["unreadable"]``; it makes the status 2 rather than 1.  The garbage
+    collector is off meanwhile (see GC_EVERY), and on again after it unless ``keep_gc_off``
+    (the matd program: turning it on would start a pass over what the last file left, and
+    the process ends anyway)."""
+    import gc
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_check(opts, gc)
+    finally:
+        if was_enabled and not keep_gc_off:
+            gc.enable()
+
+
+def _run_check(opts: CheckOptions, gc):
     report = {"files": [], "errors": 0, "unreadable": 0}
+    since_collection = 0
     lines: list[str] = []
 
     def emit(entry, err, source):
@@ -188,6 +210,10 @@ def run_check(opts: CheckOptions):
                                  f"\t{what if not text_.startswith(what) else ''}{text_}")
                 entry["shapes"] = {n: shape_decl(v.shape) for n, v in prog.variables.items()}
         report["errors"] += len(entry["errors"])
+        since_collection += entry["statements"]
+        if since_collection >= GC_EVERY:
+            gc.collect()
+            since_collection = 0
     if opts.exit_zero:
         status = 0
     elif report["unreadable"]:
@@ -262,9 +288,11 @@ def check(files, fmt, verbose, context, quiet, exit_zero, stdin_filename, batch)
         elif "-" not in files:
             raise click.UsageError("--stdin-filename names standard input: give - among "
                                    "the files")
+    from matd.cli.main import PROGRAM
     opts = CheckOptions(tuple(files), fmt, verbose, context, quiet, exit_zero, stdin_filename)
-    report, lines, status = run_check(opts)
+    report, lines, status = run_check(opts, keep_gc_off=PROGRAM)
     if fmt == "json":
+        import json
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
     else:
         for ln in lines:
@@ -300,6 +328,7 @@ def shape(expr, fmt, batch):
                "definitions": {n: [str(d) for d in v.shape] for n, v in prog.definitions.items()},
                "attributes": {n: list(prog.attrs(n)) for n in prog.variables if prog.attrs(n)},
                "result": [str(d) for d in result.shape] if result is not None else None}
+        import json
         click.echo(json.dumps(out, ensure_ascii=False))
         return 0
     for name, var in prog.variables.items():

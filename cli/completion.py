@@ -4,17 +4,19 @@ Completion is click's own protocol: the script that ``matd completion bash``
 prints (the same as ``_MATD_COMPLETE=bash_source matd``) calls ``matd`` back
 with ``_MATD_COMPLETE=bash_complete``; command names, options, choices and, for
 EXPR|FILE arguments and path options, file names complete.  Only click is
-imported here at module level, so ``matd --help`` and ``matd check`` stay fast.
+imported here at module level (pathlib, shutil and subprocess when the man page is
+looked for), so ``matd --help`` and ``matd check`` stay fast.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SHELLS = ("bash", "zsh", "fish")
 PROG, COMPLETE_VAR = "matd", "_MATD_COMPLETE"
@@ -84,6 +86,7 @@ def man_page_candidates(prefix: str | None = None, source: Path | None = None) -
     """Where matd.1 may be, best first: beside the running code (the source tree of an
     editable install, ``pip install -e``), in the installed distribution's files (the
     wheel's data files, under ``share/man/man1``), and under ``sys.prefix``."""
+    from pathlib import Path
     out = []
     here = Path(__file__).resolve().parent if source is None else source
     out.append(here.parent / "man" / "matd.1")
@@ -128,6 +131,8 @@ def _pager_env() -> dict:
                "not a terminal (matd man > matd.1; matd man | man -l -).")
 @click.option("--path", "show_path", is_flag=True, help="Print where the man page is, and exit.")
 def man(show_path):
+    import shutil
+    import subprocess
     page = find_man_page()
     if show_path:
         click.echo(str(page))

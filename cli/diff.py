@@ -64,8 +64,9 @@ def echo_lines(lines, color: bool) -> None:
 
 def diff_item(defaults: DiffOptions):
     """The handler of ``matd diff --batch``: an item's own wrt/order/layout, else the flags'.
-    One object per program: with one variable, the ``--format json`` object; with several,
-    ``{"expression", "order", "wrt": [names], "results": [one object per variable]}``."""
+    One object per program, the ``--format json`` object: with one variable, its result;
+    with several, ``{"expression", "order", "layout", "wrt": [names], "declarations",
+    "definitions", "results": [one object per variable]}`` (``matd.formats.render_json``)."""
     from matd.core.errors import MatdError
     from matd.core.syntax import Source
     from matd.symbolic import diff_source
@@ -79,11 +80,7 @@ def diff_item(defaults: DiffOptions):
         if not isinstance(order, int) or isinstance(order, bool):
             raise MatdError(f'"order": {order!r} is not 1 or 2')
         r = diff_source(Source(item.expression, "<stdin>"), wrt, order, layout)
-        objs = [json.loads(line) for line in r.json().splitlines()]
-        if len(objs) == 1:
-            return objs[0], 0
-        return {"expression": r.expression, "order": r.order, "wrt": list(r.wrt),
-                "results": objs}, 0
+        return json.loads(r.json()), 0
     return handle
 
 
@@ -97,7 +94,8 @@ def diff_item(defaults: DiffOptions):
               help="2: the Hessian (scalar expressions).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text (for people), matd (one re-parseable program), latex, json (one "
-              "object per variable), numpy (Python source).")
+              "object: by several variables, their shared definitions and one result "
+              "each), numpy (Python source).")
 @click.option("--layout", type=click.Choice(["numerator", "denominator"]),
               default="numerator", show_default=True,
               help="Jacobian layout: numerator is m×n for f in R^m, x in R^n.")

@@ -56,9 +56,15 @@ def _too_big(what: str, n: int, detail: str = "") -> InputError:
                       hint="give a smaller array")
 
 
-def _read_npy(fh, avail: int, what: str):
+MMAP_FLOOR = 1 << 20   # a .npy file's data from this size on is memory-mapped, not read
+
+
+def _read_npy(fh, avail: int, what: str, mappable: bool = False):
     """An array from a .npy stream, its header checked before any data is read: no
-    pickled objects, and the declared size must fit both the bytes there and the memory."""
+    pickled objects, and the declared size must fit both the bytes there and the memory.
+    ``mappable`` (a regular file): data of MMAP_FLOOR bytes or more is memory-mapped
+    read-only instead of copied in, so pages are read as the computation needs them
+    and nothing can write into the file."""
     import numpy as np
     from numpy.lib import format as npf
     start = fh.tell()
@@ -85,6 +91,9 @@ def _read_npy(fh, avail: int, what: str):
     if nbytes > left:
         raise InputError(f"{what} is truncated: its header declares shape {tuple(shape)} "
                          f"({dtype}, {nbytes} bytes) but {max(left, 0)} bytes follow")
+    if mappable and nbytes >= MMAP_FLOOR:
+        return np.memmap(fh, dtype=dtype, mode="r", offset=fh.tell(), shape=tuple(shape),
+                         order="F" if fortran else "C")
     buf = bytearray(nbytes)
     view, got = memoryview(buf), 0
     while got < nbytes:
@@ -196,7 +205,7 @@ def load_value(name: str, text: str):
             fh.seek(0)
             try:
                 if head.startswith(b"\x93NUMPY"):
-                    return _read_npy(fh, n, f"--at {name}: '{path}'"), path
+                    return _read_npy(fh, n, f"--at {name}: '{path}'", mappable=True), path
                 if head.startswith(b"PK"):
                     return _npz_pick(fh, name, key, path), path
                 if low.endswith((".npy", ".npz")):

@@ -144,9 +144,25 @@ def cli(ctx, color):
     ctx.color = {"always": True, "never": False}.get(color)
 
 
+# True when main() runs as the matd program itself (no argv: the console script, python -m
+# matd), not as a call from Python: then the process ends with the command.
+PROGRAM = False
+
+
 def main(argv=None) -> None:
-    """Entry point: run the CLI, turning every exception into an exit status."""
+    """Entry point: run the CLI, turning every exception into an exit status.
+
+    As the matd program (no argv), the cyclic garbage collector's pass at exit, which tears
+    down every module and whatever a command left (10-30 ms; more after a long ``matd
+    check``), is skipped with ``gc.freeze``: the process is ending, and standard output and
+    error are flushed all the same."""
     from matd.core.errors import MatdError
+    global PROGRAM
+    if argv is None:
+        import atexit
+        import gc
+        PROGRAM = True
+        atexit.register(gc.freeze)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # deeply nested formulas
     try:
         rv = cli.main(args=argv, prog_name="matd", standalone_mode=False)

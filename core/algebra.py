@@ -26,14 +26,23 @@ from matd.core.shapes import SCALAR, Clash, Dim, Unifier
 _CHECK = Unifier()  # final shapes hold no unknowns: unify only compares
 
 
+_MADE: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+
+
 def make(op: str, *args: Node, params: tuple = ()) -> Node:
-    """Build a node through its primitive's shape rule (no simplification)."""
+    """Build a node through its primitive's shape rule (no simplification).  A node built
+    before is found without its shape rule (which walks a product's every factor)."""
+    key = (op, args, params)
+    node = _MADE.get(key)
+    if node is not None:
+        return node
     try:
         shape = PRIMS[op].shape(_CHECK, [a.shape for a in args], params)
     except (ShapeFail, Clash) as e:
         raise AssertionError(f"matd built an ill-shaped {op}: {e} "
                              f"{[a.shape for a in args]}") from None
-    return Node.make(op, tuple(args), params, shape)
+    node = _MADE[key] = Node.make(op, args, params, shape)
+    return node
 
 
 # --- leaves -------------------------------------------------------------------------
@@ -250,8 +259,14 @@ def smul(s: Node, x: Node) -> Node:
     return make("smul", s, x)
 
 
+MAX_CHAIN = 256   # a product of more factors stays whole inside a product (linear work)
+
+
 def matmul(*factors: Node) -> Node:
-    """A matrix product chain; identities drop, zeros absorb, 1×1 factors move out."""
+    """A matrix product chain; identities drop, zeros absorb, 1×1 factors move out.
+    A factor that is a product of more than MAX_CHAIN factors stays one factor: spliced,
+    a definition used twice (t2 = t1 B t1ᵀ, t3 = t2 B t2ᵀ, …) would double the chain's
+    length at each level, and the product rule would make as many terms of that length."""
     flat: list[Node] = []
     pulled: list[Node] = []   # scalar multiples pulled out of the factors
     for f in factors:
@@ -265,7 +280,7 @@ def matmul(*factors: Node) -> Node:
             else:
                 pulled.append(epow(f.args[1], const(-1)))
                 f = f.args[0]
-        flat.extend(f.args if f.op == "matmul" else (f,))
+        flat.extend(f.args if f.op == "matmul" and len(f.args) <= MAX_CHAIN else (f,))
     if pulled:
         s = pulled[0]
         for t in pulled[1:]:
@@ -358,6 +373,9 @@ def hdiv(a, b) -> Node:
     return make("hdiv", a, b)
 
 
+_TRANSPOSED: "weakref.WeakKeyDictionary[Node, Node]" = weakref.WeakKeyDictionary()
+
+
 def transpose(x: Node) -> Node:
     op = x.op
     if x.is_scalar:
@@ -368,8 +386,13 @@ def transpose(x: Node) -> Node:
         return Node.make(op, (), (), (x.shape[1], x.shape[0]))
     if op == "eye" or is_sym(x):
         return x
-    if op == "matmul":
-        return matmul(*(transpose(f) for f in reversed(x.args)))
+    if op == "matmul":   # memoized: a product kept whole inside others (MAX_CHAIN) recurs
+        got = _TRANSPOSED.get(x)
+        if got is None:
+            got = matmul(*(transpose(f) for f in reversed(x.args)))
+            if got is not x:   # (an entry that holds its key would never be freed)
+                _TRANSPOSED[x] = got
+        return got
     if op == "smul":
         return smul(x.args[0], transpose(x.args[1]))
     if op == "neg":

@@ -1,5 +1,10 @@
 """Choosing the array namespace: numpy on the CPU, CuPy on a GPU (``matd[gpu-cuda12]``).
 
+On the CPU a numpy that implements the array API itself (2.1 and later: ``astype``, ``concat``,
+``linalg.diagonal``, ``reshape(copy=)`` …) is used as it is; only an older numpy goes through
+``array_api_compat.numpy``, whose import costs about 100 ms more (it touches every lazy numpy
+submodule: f2py, testing, ma, random, polynomial).
+
 >>> xp, dt = namespace("cpu", "float64")
 >>> dt == xp.float64
 True
@@ -20,7 +25,7 @@ GPU_INSTALL = ("install CuPy's prebuilt wheel for the GPU's CUDA version (nvidia
 def namespace(device: str = "cpu", dtype: str = "float64"):
     """(array-API namespace, dtype) for a device; a clear error when it cannot be had."""
     if device == "cpu":
-        import array_api_compat.numpy as xp
+        xp = _cpu_namespace()
     elif device == "gpu":
         try:
             import cupy
@@ -41,6 +46,19 @@ def namespace(device: str = "cpu", dtype: str = "float64"):
     if dtype not in DTYPES:
         raise MatdError(f"unknown dtype {dtype!r}", hint="float64 or float32")
     return xp, getattr(xp, dtype)
+
+
+def _cpu_namespace():
+    """numpy itself where it is an array-API namespace (2023.12 or later), else the wrapper.
+
+    >>> _cpu_namespace().__name__ in ("numpy", "array_api_compat.numpy")
+    True
+    """
+    import numpy
+    if getattr(numpy, "__array_api_version__", "") >= "2023.12":
+        return numpy
+    import array_api_compat.numpy
+    return array_api_compat.numpy  # pragma: no cover - numpy < 2.1
 
 
 def memory_bytes() -> int:

@@ -98,8 +98,9 @@ def derive(prog, wrt: list[str] | None = None, order: int = 1, layout: str = "nu
         raise MatdError("nothing to differentiate: the program has no expression",
                         hint="end the program with an expression, e.g. `x: n; norm(x)^2`")
     names = {node: name for name, node in prog.definitions.items()}
+    defs = Simplifier()   # one memo for all: a definition is made of the earlier ones
     for node, name in list(names.items()):   # a definition keeps its name once simplified
-        names.setdefault(simplify(node), name)
+        names.setdefault(simplify(node, using=defs), name)
     from matd.core.expr import free_vars
     present = {v.params[0]: v for v in free_vars(f)}
     if not wrt:

@@ -19,7 +19,7 @@ import weakref
 
 
 class Node:
-    __slots__ = ("op", "args", "params", "shape", "__weakref__")
+    __slots__ = ("op", "args", "params", "shape", "is_scalar", "__weakref__")
     _table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
 
     def __init__(self, *a, **k):  # pragma: no cover - use Node.make
@@ -35,6 +35,8 @@ class Node:
             object.__setattr__(node, "args", args)
             object.__setattr__(node, "params", params)
             object.__setattr__(node, "shape", shape)
+            # 1×1: asked of every node by every constructor and rule, so computed once
+            object.__setattr__(node, "is_scalar", shape[0].is_one and shape[1].is_one)
             cls._table[key] = node
         return node
 
@@ -49,10 +51,6 @@ class Node:
         return (Node.make, (self.op, self.args, self.params, self.shape))
 
     @property
-    def is_scalar(self) -> bool:
-        return self.shape[0].is_one and self.shape[1].is_one
-
-    @property
     def is_vector(self) -> bool:
         return self.shape[1].is_one and not self.shape[0].is_one
 
@@ -64,8 +62,13 @@ class Node:
 
 def walk(root: Node):
     """Every distinct node of the DAG under ``root``, children before parents."""
-    seen: set[int] = set()
-    order: list[Node] = []
+    return walk_new(root, set(), [])
+
+
+def walk_new(root: Node, seen: set, order: list) -> list:
+    """Append to ``order`` the nodes under ``root`` whose ids are not in ``seen`` (and add
+    them), children before parents; a seen node is not entered (its parts are seen too).
+    Returns ``order``."""
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()

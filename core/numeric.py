@@ -15,18 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from matd.core.errors import MatdError
-from matd.core.plan import NumericError, OutOfMemory, Plan, size
+from matd.core.plan import NumericError, OutOfMemory, Plan, all_finite, size
 
 
 @dataclass
 class Binding:
-    """Arrays (2-D, on the backend) for the variables, sizes for the dims."""
+    """Arrays (2-D float64 numpy arrays, moved to the backend when run) for the variables,
+    sizes for the dims.  ``checked``: every array in ``env`` is known to be finite (``bind``
+    checked the given ones; random draws are), so a plan need not check them again."""
 
     env: dict
     sizes: dict
     xp: object = None
     dtype: object = None
     origin: dict = field(default_factory=dict)   # dim -> where its size came from
+    checked: bool = False
 
 
 def user_shape(shape2d, shape, matrix: bool = False) -> tuple:
@@ -55,7 +58,9 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
     """Check arrays against the variables' shapes and fix the dims' sizes.
 
     ``where`` names each array's origin (a file) for messages.  Errors name the
-    array, its origin and both shapes.
+    array, its origin and both shapes.  Each array is checked to be finite, here and
+    only here; one that is float64 already is used as it is, never copied (matd never
+    writes into an input; a read-only or memory-mapped array is fine).
     """
     import numpy as np
     where = where or {}
@@ -86,8 +91,8 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
         if a.ndim == 1 and var.shape[0].is_one and not var.shape[1].is_one:
             a = a.reshape(1, -1)      # a 1-d array fills a declared row (1 x n)
         eps = float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else float(np.finfo(float).eps)
-        a = _two_d(a.astype(float))
-        if not np.all(np.isfinite(a)):
+        a = _two_d(a.astype(np.float64, copy=False))
+        if not all_finite(np, a):
             raise NumericError(f"--at {name}: the input contains NaN or Inf")
         for axis, d in enumerate(var.shape):
             n = a.shape[axis]
@@ -124,7 +129,7 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
                             hint="the sizes come from the other inputs and --dims")
         check_promises(name, a, prog.variables[name].params[1],
                        where.get(name, "the command line"), tol[name])
-    return Binding(env, sizes, xp, dtype, origin)
+    return Binding(env, sizes, xp, dtype, origin, checked=True)
 
 
 def check_promises(name: str, a, attrs, src: str = "the command line", eps: float = 2.2e-16):
@@ -227,6 +232,11 @@ def _refuse_above_memory(need: int, what: str, shapes: dict) -> None:
                           hint="give smaller sizes with --dims")
 
 
+def _narrows(b: Binding) -> bool:
+    """Whether moving the (float64) values to the backend's dtype may overflow them."""
+    return b.dtype is not None and "float64" not in str(b.dtype)
+
+
 def _device(b: Binding, plan_env: dict):
     xp = b.xp
     if xp is None:
@@ -245,7 +255,8 @@ def to_numpy(x):
 
 
 def run(nodes, prog, b: Binding, denv: dict | None = None):
-    """Values of ``nodes`` (2-D numpy arrays)."""
+    """Values of ``nodes`` (2-D numpy arrays of their own: a result that is an input, or a
+    view of one, such as the gradient x of xᵀx/2, is copied, for inputs are not)."""
     spd = {n for n, v in prog.variables.items() if "spd" in v.params[1]}
     missing = [v for v in prog.variables if v not in b.env and any(
         v == x.params[0] for node in nodes for x in _vars(node))]
@@ -255,10 +266,14 @@ def run(nodes, prog, b: Binding, denv: dict | None = None):
     plan = Plan(list(nodes), b.sizes, frozenset(spd))
     env = _device(b, b.env)
     d = _device(b, denv or {})
-    try:
-        return [to_numpy(v) for v in plan.run(env, b.xp, d, b.dtype)]
+    try:   # the inputs were checked by bind (once), unless float32 may overflow them
+        out = [to_numpy(v) for v in plan.run(env, b.xp, d, b.dtype,
+                                             inputs_checked=b.checked and not _narrows(b))]
     except NumericError as e:
         raise _located(e, prog)
+    import numpy as np
+    given = [a for a in (*b.env.values(), *(denv or {}).values()) if isinstance(a, np.ndarray)]
+    return [v.copy() if any(np.may_share_memory(v, a) for a in given) else v for v in out]
 
 
 def _located(e: NumericError, prog) -> NumericError:

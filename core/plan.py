@@ -7,7 +7,9 @@ Compiling once decides what is computed and how, for the actual sizes:
 - ``inv(X) B`` / ``B inv(X)`` (and with X⁻ᵀ) are solves, never an inverse,
   unless the inverse is needed by itself anyway;
 - ``(A + Aᵀ) x`` is ``A x + Aᵀ x`` when x is thin (no n×n sum formed);
-- ``diag(v) A`` / ``A diag(v)`` scale rows / columns, never a dense diagonal;
+- diagonal matrices are vectors: ``diag(v) A`` / ``A diag(v)`` scale rows / columns,
+  ``diag(a) - diag(b) diag(c)`` is ``diag(a - b ∘ c)``, ``c I`` is the vector c 1, ``A + diag(v)``
+  adds v onto A's diagonal; a diagonal is made dense only when it is itself a result;
 - ``kron(A, B) M`` is applied as ``B X Aᵀ`` on reshaped columns, never formed;
 - ``logdet`` of an spd variable goes through Cholesky, otherwise ``slogdet``;
 - on numpy, elementwise steps write into a temporary that dies with them (a chain
@@ -16,7 +18,10 @@ Compiling once decides what is computed and how, for the actual sizes:
 Kernels come from the primitive table's ``kernel`` column; the plan itself uses
 only array-API calls, so it runs on numpy, CuPy or ``array_api_strict`` alike.
 Numerical trouble (singular or indefinite matrices, NaN/Inf, overflow) raises
-``NumericError`` naming the subexpression.
+``NumericError`` naming the subexpression.  NaN/Inf is looked for once in the inputs and
+once in the results; only when a result has some does a second, checked pass find the
+step that made it.  Inputs are read as they are (a read-only or memory-mapped array is
+fine) and never written into.
 
 >>> import numpy as np
 >>> from matd.grammar.parse import parse_program
@@ -27,6 +32,7 @@ Numerical trouble (singular or indefinite matrices, NaN/Inf, overflow) raises
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from matd.core.errors import MatdError
@@ -98,6 +104,8 @@ class Plan:
         for r in self.outputs:
             self.users[r] = self.users.get(r, 0) + 1
         self.out_slots = [self.compile(r) for r in self.outputs]
+        self._numbers: dict = {}   # 1×1 constants (not results), made once per namespace, dtype
+        self._results = {id(self.steps[s]) for s in self.out_slots}
 
     # -- compiling ------------------------------------------------------------------
     def shape(self, n: Node) -> tuple[int, int]:
@@ -115,8 +123,20 @@ class Plan:
             s = self.emit("input", n, (), self.shape(n), (op, n.params[0]))
         elif op in ("const", "dim", "eye", "ones", "zeros", "commutation"):
             s = self.emit("const", n, (), self.shape(n))
+        elif op != "eye" and _diagonal(n) is not None:   # diag(v), made dense in one pass
+            s = self.emit("diagonal", n, (self.compile(_diagonal(n)),), self.shape(n),
+                          label="diagonal")
+        elif op in ("tr", "sum") and _diagonal(n.args[0]) is not None:   # tr(diag(v)) = sum(v)
+            from matd.core.algebra import fn
+            s = self.compile(fn("sum", _diagonal(n.args[0])))
+        elif op == "add" and any(_diagonal(a) is not None for a in n.args):
+            s = self.add_diagonal(n)
         elif op == "matmul":
             s = self.chain(n)
+        elif op in ("neg", "smul") and n.args[-1].op == "matmul" and self._alone(n.args[-1]) \
+                and any(_diagonal(f) is not None for f in n.args[-1].args):
+            # -(A diag(v) B) = A diag(-v) B, c (A diag(v) B) = A diag(c v) B: on the vector
+            s = self.chain(n.args[-1], n.args[0] if op == "smul" else None, n)
         elif op == "logdet" and n.args[0].op == "var" and n.args[0].params[0] in self.spd:
             s = self.emit("cholesky_logdet", n, (self.compile(n.args[0]),), (1, 1))
         elif op == "ufunc":   # the body, entrywise in the argument (matd.core.userfunc)
@@ -124,24 +144,46 @@ class Plan:
             s = self.compile(entrywise(n.params[0], n.args[0]))
         elif op == "add" and any(a.op == "neg" for a in n.args):  # A - B, no -B formed
             signs = tuple(-1 if a.op == "neg" else 1 for a in n.args)
-            args = [self.compile(a.args[0] if a.op == "neg" else a) for a in n.args]
+            args = self.operands(n, [a.args[0] if a.op == "neg" else a for a in n.args])
             s = self.emit("combine", n, args, self.shape(n), signs, "add")
         elif op == "epow" and n.args[1].op == "const":  # x.^2 as x*x, not a generic pow
             s = self.emit("powc", n, (self.compile(n.args[0]),), self.shape(n),
                           n.args[1].params[0], "epow")
         else:
-            args = [self.compile(a) for a in n.args]
+            args = self.operands(n, n.args) if op in _ENTRYWISE2 else \
+                [self.compile(a) for a in n.args]
             s = self.emit("kernel", n, args, self.shape(n), label=op)
         self.slot[n] = s
         return s
+
+    def operands(self, n: Node, args) -> list[int]:
+        """The slots of an entrywise operation's arguments; a number broadcast to the shape
+        (the 1 in 1 + x, 1 ./ x) is the number itself, for the array API broadcasts it,
+        unless every argument is one."""
+        full = [not (a.op == "broadcast" and a.args[0].is_scalar) for a in args]
+        return [self.compile(a if keep or not any(full) else a.args[0])
+                for a, keep in zip(args, full)]
 
     def _alone(self, n: Node) -> bool:
         """Used only inside the chain being compiled (so no one needs it formed)."""
         return self.users.get(n, 0) <= 1 and n not in self.slot
 
-    def chain(self, n: Node) -> int:
+    def add_diagonal(self, n: Node) -> int:
+        """A + diag(v) + …: the dense terms summed, then the diagonal ones added onto the
+        diagonal of that sum as one vector (no n×n diagonal is formed)."""
+        from matd.core.algebra import add
+        dense = [a for a in n.args if _diagonal(a) is None]
+        vec = add(*(_diagonal(a) for a in n.args if _diagonal(a) is not None))
+        return self.emit("adddiag", n, (self.compile(add(*dense)), self.compile(vec)),
+                         self.shape(n), label="adddiag")
+
+    def chain(self, n: Node, scale: Node | None = None, node: Node | None = None) -> int:
         """A matrix chain: cheapest order by dynamic programming, then solves,
-        scalings and Kronecker applications where the factors allow."""
+        scalings and Kronecker applications where the factors allow.  A diagonal factor
+        is its vector: neighbouring diagonals multiply entrywise, and one times a matrix
+        scales its rows (or columns), which costs the size of the product.  ``node``
+        (default n) is ``-n`` or ``scale n``, the sign or scalar taken into a diagonal."""
+        from matd.core.algebra import hadamard, neg, smul
         f: list[Node] = []
 
         def flatten(x, top=False):
@@ -151,6 +193,19 @@ class Plan:
             else:
                 f.append(x)
         flatten(n, True)
+        facs: list[Node] = []
+        vecs: list[Node | None] = []
+        for x in f:   # diag(a) diag(b) = diag(a ∘ b)
+            v = _diagonal(x)
+            if v is not None and vecs and vecs[-1] is not None:
+                vecs[-1] = hadamard(vecs[-1], v)
+            else:
+                facs.append(x)
+                vecs.append(v)
+        f = facs
+        if node is not None:
+            at = next(i for i, v in enumerate(vecs) if v is not None)
+            vecs[at] = smul(scale, vecs[at]) if scale is not None else neg(vecs[at])
         dims = [self.shape(f[0])[0]] + [self.shape(x)[1] for x in f]
         k = len(f)
         cost = [[0] * k for _ in range(k)]
@@ -160,22 +215,33 @@ class Plan:
                 j = i + length - 1
                 cost[i][j] = float("inf")
                 for s in range(i, j):
-                    c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
+                    scaling = s == i and vecs[i] is not None or s + 1 == j and vecs[j] is not None
+                    c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[j + 1] * \
+                        (1 if scaling else dims[s + 1])
                     if c < cost[i][j]:
                         cost[i][j], split[i][j] = c, s
 
         def build(i, j):
             if i == j:
-                return ("factor", f[i])
+                return ("factor", f[i]) if vecs[i] is None else ("diagonal", vecs[i])
             s = split[i][j]
             return ("mul", build(i, s), build(s + 1, j), (dims[i], dims[j + 1]))
 
-        return self.lower(build(0, k - 1), n)
+        return self.lower(build(0, k - 1), node or n)
 
     def lower(self, t, node=None) -> int:
         if t[0] == "factor":
             return self.compile(t[1])
+        if t[0] == "diagonal":   # a chain of diagonals alone (compile() makes it dense)
+            k = self.shape(t[1])[0]
+            return self.emit("diagonal", node, (self.compile(t[1]),), (k, k), label="diagonal")
         _, lt, rt, shape = t
+        if lt[0] == "diagonal":   # diag(v) R: R's rows scaled
+            r = self.lower(rt)
+            return self.emit("rowscale", node, (self.compile(lt[1]), r), shape)
+        if rt[0] == "diagonal":   # L diag(v): L's columns scaled
+            lft = self.lower(lt)
+            return self.emit("colscale", node, (lft, self.compile(rt[1])), shape)
         left = t[1][1] if lt[0] == "factor" else None
         right = rt[1] if rt[0] == "factor" else None
         # inv(X) R  ->  solve(X, R);   X⁻ᵀ R -> solve(Xᵀ, R)
@@ -189,12 +255,6 @@ class Plan:
             if inv is not None and self._alone(cand):
                 lft = self.lower(lt)
                 return self.emit("rsolve", node, (lft, self.compile(inv)), shape, trans, "rsolve")
-        if left is not None and _is_diag_vec(left) and self._alone(left):
-            r = self.lower(rt)
-            return self.emit("rowscale", node, (self.compile(left.args[0]), r), shape)
-        if right is not None and _is_diag_vec(right) and self._alone(right):
-            lft = self.lower(lt)
-            return self.emit("colscale", node, (lft, self.compile(right.args[0])), shape)
         # (A ⊗ B) M, (A ⊗ B)ᵀ M = (Aᵀ ⊗ Bᵀ) M, M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ: never formed
         for side, fac in ((0, left), (1, right)):
             kr = _kron_of(fac)
@@ -231,15 +291,41 @@ class Plan:
         return self.emit("matmul", node, (self.lower(lt), self.lower(rt)), shape, label="matmul")
 
     # -- running ------------------------------------------------------------------------
-    def run(self, env: dict, xp=None, denv: dict | None = None, dtype=None, check=True):
-        """Values of the outputs (2-D arrays) for inputs ``env`` (and ``denv`` for dX)."""
+    def run(self, env: dict, xp=None, denv: dict | None = None, dtype=None, check=True,
+            inputs_checked=False):
+        """Values of the outputs (2-D arrays) for inputs ``env`` (and ``denv`` for dX).
+
+        ``check``: NaN or Inf is a ``NumericError`` that names where it came from.  The
+        inputs are checked once, before anything is computed (unless the caller has
+        checked them: ``inputs_checked``), and the results once, at the end; only when a
+        result is not finite is the plan run again, step by step, to blame the first step
+        that made NaN or Inf out of finite values.  Inputs are never written into.
+        """
         if xp is None:
-            import array_api_compat.numpy as xp
+            from matd.core.backend import namespace
+            xp = namespace("cpu")[0]
         dtype = dtype or xp.float64
         import warnings
         with warnings.catch_warnings():  # trouble is reported below, by name, not warned
             warnings.simplefilter("ignore", RuntimeWarning)
-            return self._run(env, xp, denv, dtype, check)
+            denv = denv or {}
+            if check and not inputs_checked:
+                self._check_inputs(env, denv, xp, dtype)
+            out = self._run(env, xp, denv, dtype)
+            if check and not all(all_finite(xp, v) for v in out):
+                self._run(env, xp, denv, dtype, blame=True)   # raises, naming the step
+                raise NumericError("the result is not finite (NaN or Inf)",   # pragma: no cover
+                                   hint="check the inputs for NaN/Inf")
+            return out
+
+    def _check_inputs(self, env, denv, xp, dtype):
+        """The inputs (values and directions) that the plan reads, each finite."""
+        for st in self.steps:
+            if st.kind == "input":
+                which, name = st.extra
+                v = (env if which == "var" else denv).get(name)
+                if v is not None and not all_finite(xp, v):
+                    raise _at(_leaf_trouble(st, dtype), st)
 
     def _lifetimes(self):
         """last[j]: the last step that reads slot j's memory — directly, or through a view
@@ -272,17 +358,21 @@ class Plan:
                 raise _memory_error(st)
         self._memory_ok = str(dtype)
 
-    def _run(self, env, xp, denv, dtype, check):
+    def _run(self, env, xp, denv, dtype, blame=False):
+        """One pass over the steps; ``blame``: check every value as it is made and raise at
+        the first step that turns finite arguments into NaN/Inf (before buffers are reused)."""
         self._check_memory(dtype)
-        vals: list = [None] * len(self.steps)
-        finite = [True] * len(self.steps)   # checked before buffers are reused in place
-        last = self._lifetimes()
-        inplace = "numpy" in getattr(xp, "__name__", "")
-        for i, st in enumerate(self.steps):
+        steps = self.steps
+        vals: list = [None] * len(steps)
+        finite = [True] * len(steps)
+        frees = self._frees()
+        fuse = self._fusable() if "numpy" in getattr(xp, "__name__", "") else None
+        given = {id(v) for v in env.values()} | {id(v) for v in denv.values()}
+        for i, st in enumerate(steps):
             try:
-                v = self._fused(st, i, vals, last) if inplace else None
+                v = self._fused(st, vals, fuse[i], given) if fuse and fuse[i] else None
                 if v is None:
-                    v = self._step(st, vals, env, denv or {}, xp, dtype)
+                    v = self._step(st, vals, env, denv, xp, dtype)
             except MatdError:
                 raise
             except MemoryError as e:   # also CuPy's OutOfMemoryError
@@ -294,8 +384,8 @@ class Plan:
                 if _too_big(e):
                     raise _memory_error(st, e) from None
                 raise _at(NumericError(_trouble(st, e), hint=_hint(st)), st) from None
-            if check:  # blame the first step that turns finite inputs into NaN/Inf
-                fin = _finite(xp, v)
+            if blame:  # the first step that turns finite inputs into NaN/Inf
+                fin = all_finite(xp, v)
                 if not fin and not st.args:   # a leaf: a constant, an input, a direction
                     raise _at(_leaf_trouble(st, dtype), st)
                 if not fin and all(finite[a] for a in st.args):
@@ -303,43 +393,60 @@ class Plan:
                                            hint=_hint(st)), st)
                 finite[i] = fin
             vals[i] = v
-            for j in set(st.args):  # a temporary no later step reads is freed
-                if last[j] == i:
-                    vals[j] = None
+            for j in frees[i]:  # a temporary no later step reads is freed
+                vals[j] = None
         return [vals[s] for s in self.out_slots]
 
-    def _fused(self, st: Step, i: int, vals, last):
+    def _frees(self):
+        """frees[i]: the slots whose last reader is step i (freed after it)."""
+        if not hasattr(self, "_free_at"):
+            last = self._lifetimes()
+            self._free_at = [[j for j in set(st.args) if last[j] == i]
+                             for i, st in enumerate(self.steps)]
+        return self._free_at
+
+    def _fusable(self):
+        """fuse[i]: the arguments (positions) that step i, if elementwise, may write its
+        result into on numpy: made by the plan, of its shape, read once by it and by no
+        later step (a sum's positive terms first).  The rest of the test is on the arrays
+        themselves, as the plan runs (``_dying``)."""
+        if not hasattr(self, "_fuse"):
+            last, steps = self._lifetimes(), self.steps
+            fuse = []
+            for i, st in enumerate(steps):
+                elementwise = st.kind in ("combine", "adddiag") or st.kind == "powc" and \
+                    st.extra == 2 or st.kind == "kernel" and st.label in _UFUNCS
+                at = [k for k, j in enumerate(st.args) if elementwise and last[j] == i and
+                      steps[j].kind not in ("input", "const") and steps[j].shape == st.shape
+                      and st.args.count(j) == 1 and (st.kind != "adddiag" or k == 0)]
+                if st.kind == "combine":
+                    at.sort(key=lambda k: st.extra[k] < 0)
+                fuse.append(tuple(at))
+            self._fuse = fuse
+        return self._fuse
+
+    def _fused(self, st: Step, vals, at: tuple, given=frozenset()):
         """numpy only: an elementwise step writes into a dying temporary of its own shape
-        instead of allocating (chains like 1 - tanh(Z).^2 reuse one buffer)."""
+        instead of allocating (chains like 1 - tanh(Z).^2 reuse one buffer); never into
+        an array the caller gave (``given``: their ids).  ``at``: the candidates."""
         import numpy as np
+        k = next((k for k in at if self._dying(st.args[k], vals, st, np, given)), None)
+        if k is None:
+            return None
+        buf = vals[st.args[k]]
         if st.kind == "combine":
-            return self._fused_combine(st, i, vals, last, np)
-        uf = _UFUNCS.get(st.label) if st.kind == "kernel" else None
-        if st.kind == "powc" and st.extra == 2:
-            uf = "square"
-        if uf is None:
-            return None
+            return _combine_into(np, buf, k, [vals[j] for j in st.args], st.extra)
+        if st.kind == "adddiag":
+            return _add_onto_diagonal(np, buf, vals[st.args[1]])
         args = [vals[j] for j in st.args]
-        buf = None
-        for j, a in zip(st.args, args):
-            kind = self.steps[j].kind
-            if last[j] == i and kind not in ("input", "const") and st.args.count(j) == 1 \
-                    and isinstance(a, np.ndarray) and a.shape == st.shape \
-                    and a.flags.writeable and a.flags.owndata and not _read_through_view(
-                        a, j, st, vals, np):
-                buf = a
-                break
-        if buf is None:
-            return None
-        if uf == "square":
+        if st.kind == "powc":   # x.^2
             return np.multiply(args[0], args[0], out=buf)
-        f = getattr(np, uf)
+        f = getattr(np, _UFUNCS[st.label])
         if f.nin == 1:
             return f(args[0], out=buf)
         if len(args) == 2:
             return f(args[0], args[1], out=buf)
         # n-ary sums and products (commutative): accumulate into the buffer itself first
-        k = next(i for i, a in enumerate(args) if a is buf)
         for extra in args[:k] + args[k + 1:]:
             f(buf, extra, out=buf)
         return buf
@@ -355,7 +462,13 @@ class Plan:
                                 hint=f"give it: --at {name}=VALUE (or --random)")
             return src[name]
         if kind == "const":
-            return _leaf(n, st.shape, xp, dtype, self.sizes)
+            if st.shape != (1, 1) or id(st) in self._results:
+                return _leaf(n, st.shape, xp, dtype, self.sizes)
+            key = (id(st), getattr(xp, "__name__", ""), str(dtype))   # numbers made once
+            got = self._numbers.get(key)
+            if got is None:
+                got = self._numbers[key] = _leaf(n, st.shape, xp, dtype, self.sizes)
+            return got
         if kind == "kernel":
             return PRIMS[n.op].kernel(xp, _At(n, st.shape), *a)
         if kind == "matmul":
@@ -366,9 +479,10 @@ class Plan:
         if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
             x = a[1] if st.extra else a[1].T
             return xp.linalg.solve(x, a[0].T).T
-        if kind == "combine":
-            out = a[0] if st.extra[0] > 0 else -a[0]
-            for v, sign in zip(a[1:], st.extra[1:]):
+        if kind == "combine":   # from a positive term where there is one: B - A, not -A + B
+            k = next((k for k, sign in enumerate(st.extra) if sign > 0), 0)
+            out = a[k] if st.extra[k] > 0 else -a[k]
+            for v, sign in zip(a[:k] + a[k + 1:], st.extra[:k] + st.extra[k + 1:]):
                 out = out + v if sign > 0 else out - v
             return out
         if kind == "powc":
@@ -380,6 +494,10 @@ class Plan:
             if p == 0.5:
                 return xp.sqrt(x)
             return x ** p
+        if kind == "diagonal":
+            return _dense_diagonal(xp, a[0], dtype)
+        if kind == "adddiag":
+            return _add_onto_diagonal(xp, _copy(xp, a[0]), a[1])
         if kind == "rowscale":
             return a[0] * a[1]
         if kind == "colscale":
@@ -405,24 +523,22 @@ class Plan:
                                    "positive definite (Cholesky failed in logdet)",
                                    hint="check the input, or drop the spd attribute") from None
             d = xp.linalg.diagonal(L)
-            if not _finite(xp, d) or bool(xp.any(d <= 0)):
+            if not all_finite(xp, d) or bool(xp.any(d <= 0)):
                 raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
                                    "positive definite (Cholesky failed in logdet)")
             return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
         raise AssertionError(kind)  # pragma: no cover
 
-    def _fused_combine(self, st: Step, i: int, vals, last, np):
-        """Σ ±aᵢ accumulated into the first term's buffer when that term dies here."""
-        j0 = st.args[0]
-        a0 = vals[j0]
-        if st.extra[0] < 0 or last[j0] != i or st.args.count(j0) != 1 or \
-                self.steps[j0].kind in ("input", "const") or not isinstance(a0, np.ndarray) \
-                or a0.shape != st.shape or not (a0.flags.writeable and a0.flags.owndata) \
-                or _read_through_view(a0, j0, st, vals, np):
-            return None
-        for j, sign in zip(st.args[1:], st.extra[1:]):
-            (np.add if sign > 0 else np.subtract)(a0, vals[j], out=a0)
-        return a0
+    @staticmethod
+    def _dying(j: int, vals, st: Step, np, given=frozenset()) -> bool:
+        """Slot j's array (a candidate of ``_fusable``) may take step st's result: a numpy
+        array of its own, writable, not one the caller gave, and no other argument of st
+        is a view of it (tril(M) + tril(M)ᵀ must not write into tril(M) while reading its
+        transpose)."""
+        a = vals[j]
+        return isinstance(a, np.ndarray) and id(a) not in given and a.flags.writeable and \
+            a.flags.owndata and not any(k != j and np.may_share_memory(a, vals[k])
+                                        for k in st.args)
 
     def describe(self) -> list[str]:
         """One line per step, for tests and ``--explain``."""
@@ -437,12 +553,7 @@ class Plan:
         return [st.kind for st in self.steps]
 
 
-def _read_through_view(a, j: int, st: Step, vals, np) -> bool:
-    """Whether another argument of st is a view of slot j's buffer a: tril(M) + tril(M)ᵀ
-    must not write into tril(M) while it still reads its transpose."""
-    return any(k != j and np.may_share_memory(a, vals[k]) for k in st.args)
-
-
+_ENTRYWISE2 = frozenset(("add", "hadamard", "hdiv"))   # of arrays of one shape
 _VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "rsolve"))
 _UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh",
            "sqrt": "sqrt", "abs": "abs", "neg": "negative", "add": "add",
@@ -471,8 +582,54 @@ def _kron_of(n: Node | None):
     return None
 
 
-def _is_diag_vec(n: Node) -> bool:
-    return n.op == "diag" and n.args[0].shape[1].is_one and not n.args[0].is_scalar
+_DIAGONAL: "weakref.WeakKeyDictionary[Node, Node | bool]" = weakref.WeakKeyDictionary()
+
+
+def _diagonal(n: Node) -> Node | None:
+    """v (a column) when n is, by its structure, the diagonal matrix diag(v): diag(v), I,
+    and sums, negations, scalings, products, powers and transposes of diagonals, and a
+    Hadamard product with one (diag(v) ∘ M = diag(v ∘ diag(M))).  Memoized per node."""
+    got = _DIAGONAL.get(n)
+    if got is None:
+        got = _DIAGONAL[n] = _diagonal_of(n) or False
+    return got or None
+
+
+def _diagonal_of(n: Node) -> Node | None:
+    from matd.core import algebra as A
+    from matd.core.shapes import ONE
+    op, args = n.op, n.args
+    if n.is_scalar or n.shape[0] != n.shape[1]:
+        return None
+    if op == "diag":
+        return args[0] if args[0].shape[1].is_one and not args[0].is_scalar else None
+    if op == "eye":
+        return A.ones((n.shape[0], ONE))
+    if op in ("neg", "transpose"):
+        v = _diagonal(args[0])
+        return None if v is None else A.neg(v) if op == "neg" else v
+    if op in ("smul", "div"):
+        v = _diagonal(args[1] if op == "smul" else args[0])
+        return None if v is None else A.smul(args[0], v) if op == "smul" else A.div(v, args[1])
+    if op == "mpow" and n.params[0] >= 1:
+        v = _diagonal(args[0])
+        return None if v is None else A.epow(v, n.params[0])
+    if op in ("add", "matmul"):
+        vs = [_diagonal(a) for a in args]
+        if any(v is None for v in vs):
+            return None
+        if op == "add":
+            return A.add(*vs)
+        out = vs[0]
+        for v in vs[1:]:
+            out = A.hadamard(out, v)
+        return out
+    if op == "hadamard":
+        for a, b in (args, args[::-1]):
+            v = _diagonal(a)
+            if v is not None:
+                return A.hadamard(v, A.fn("diag", b))
+    return None
 
 
 class _At:
@@ -499,8 +656,62 @@ def _leaf(n: Node, shape, xp, dtype, sizes):
     raise AssertionError(op)  # pragma: no cover
 
 
-def _finite(xp, v) -> bool:
+def _combine_into(np, buf, at: int, vals: list, signs: tuple):
+    """Σ signs[k] vals[k] written into buf = vals[at] (numpy), one pass per term: B - A
+    into A's buffer is subtract(B, A, out=A), not a negation first."""
+    flip = signs[at] < 0   # buf holds minus the partial sum
+    for k, (v, s) in enumerate(zip(vals, signs)):
+        if k == at:
+            continue
+        if not flip:
+            (np.add if s > 0 else np.subtract)(buf, v, out=buf)
+        elif s > 0:        # v - (-R) = R + v: the sign comes right in the same pass
+            np.subtract(v, buf, out=buf)
+            flip = False
+        else:              # -R + v = -(R - v)
+            np.add(buf, v, out=buf)
+    if flip:
+        np.negative(buf, out=buf)
+    return buf
+
+
+def _dense_diagonal(xp, v, dtype):
+    """diag(v) as a dense matrix: one allocation (numpy, CuPy), else I scaled."""
+    k = v.shape[0]
+    if hasattr(v, "flags"):   # numpy and CuPy: write the diagonal of a zero matrix
+        out = xp.zeros((k, k), dtype=v.dtype)
+        xp.reshape(out, (-1,))[::k + 1] = xp.reshape(v, (-1,))
+        return out
+    return xp.eye(k, dtype=dtype) * xp.reshape(v, (1, -1))
+
+
+def _copy(xp, a):
+    return a.copy() if hasattr(a, "flags") else a + 0
+
+
+def _add_onto_diagonal(xp, out, v):
+    """out + diag(v), written into out (a fresh or dying array) where the namespace's
+    arrays are writable views (numpy, CuPy), else as a sum with a dense diagonal."""
+    k = out.shape[0]
+    if hasattr(out, "flags") and out.flags.c_contiguous:
+        flat = xp.reshape(out, (-1,))
+        flat[::k + 1] += xp.reshape(v, (-1,))
+        return out
+    return out + _dense_diagonal(xp, v, out.dtype)
+
+
+def all_finite(xp, v) -> bool:
+    """Whether every entry of v is finite.  On numpy, first as a sum of squares (one BLAS
+    pass, no temporary): it is finite only when every entry is, for NaN and Inf propagate
+    and squares never cancel; only when it is not (or it overflows) entry by entry."""
+    if type(v).__module__ == "numpy" and v.dtype.kind == "f" and v.size and \
+            (v.flags.c_contiguous or v.flags.f_contiguous):
+        import numpy as np
+        f = v.ravel(order="K")
+        if np.isfinite(np.dot(f, f)):
+            return True
     return bool(xp.all(xp.isfinite(v)))
+
 
 
 def _what(st: Step) -> str:

@@ -15,7 +15,7 @@ import math
 import re
 import sys
 
-from matd.core.expr import Node
+from matd.core.expr import Node, walk_new
 from matd.core.primitives import (ATOM, POSTFIX, PRIMS, PROD, SUM, UNARY, Call, Infix, Leaf,
                                   Postfix, Prefix, Wrap)
 from matd.core.shapes import Dim
@@ -509,14 +509,13 @@ def declarations(roots, prog, dvars: bool = False) -> list[str]:
     >>> declarations([p.result], p)
     ['A: m x k', 'X: n x n']
     """
-    from matd.core.expr import walk
     used: dict[str, Node] = {}
     diffs: dict[str, Node] = {}
     need: set = set()
     funcs: dict[str, object] = {}
 
-    def visit(root):
-        for n in walk(root):
+    def visit(roots):
+        for n in walk_all(roots):
             if n.op == "var":
                 used.setdefault(n.params[0], n)
             elif n.op == "dvar":
@@ -529,11 +528,10 @@ def declarations(roots, prog, dvars: bool = False) -> list[str]:
             elif n.op == "ufunc":
                 uf = n.params[0]
                 if uf.name not in funcs:
-                    visit(uf.body)       # functions it calls come first
+                    visit([uf.body])     # functions it calls come first
                     funcs[uf.name] = uf
 
-    for r in roots:
-        visit(r)
+    visit(roots)
     for name in diffs:                   # the variable of a differential is declared too
         if name in prog.variables:
             used.setdefault(name, prog.variables[name])
@@ -554,49 +552,78 @@ def declarations(roots, prog, dvars: bool = False) -> list[str]:
     return lines
 
 
-def _tree_sizes(roots) -> dict:
-    """Expanded (tree) size of every node, saturating, for deciding what to name."""
-    from matd.core.expr import walk
+def walk_all(roots) -> list[Node]:
+    """The distinct nodes under all of ``roots``, children before parents, in order of first
+    appearance: one walk, however much the roots share (a walk per root would be quadratic
+    in a network's depth: every layer's gradient holds the whole forward pass).
+
+    >>> from matd.grammar.parse import parse_program
+    >>> f = parse_program("A, B: n x n; tr(A B) + tr(B)").result
+    >>> [to_matd(n) for n in walk_all([f.args[1], f])]
+    ['B', 'tr(B)', 'A', 'A B', 'tr(A B)', 'tr(A B) + tr(B)']
+    """
+    seen: set[int] = set()
+    order: list[Node] = []
+    for root in roots:
+        walk_new(root, seen, order)
+    return order
+
+
+def root_masks(order, roots) -> dict:
+    """node -> the roots whose DAG holds it, as a bit set (bit i: ``roots[i]``), where
+    ``order`` is ``walk_all(roots)``: parents hand their bits to their parts, one pass over
+    the edges (with bit sets as wide as the roots are many, a few machine words)."""
+    mask: dict[Node, int] = {}
+    for i, r in enumerate(roots):
+        mask[r] = mask.get(r, 0) | 1 << i
+    for n in reversed(order):          # parents before their parts
+        m = mask.get(n, 0)
+        for a in n.args:
+            mask[a] = mask.get(a, 0) | m
+    return mask
+
+
+def _tree_sizes(order) -> dict:
+    """Expanded (tree) size of every node of ``order`` (children first), saturating, for
+    deciding what to name."""
     sizes: dict[Node, int] = {}
-    for r in roots:
-        for n in walk(r):
-            if n not in sizes:
-                sizes[n] = min(1 + sum(sizes[a] for a in n.args), 10 ** 6)
+    for n in order:
+        sizes[n] = min(1 + sum(sizes[a] for a in n.args), 10 ** 6)
     return sizes
 
 
 def occurrences(roots):
-    """(within, across, order): for each node, the most parents it has inside one root and
-    the number of roots it appears in; and the nodes in order of first appearance."""
-    from matd.core.expr import walk
+    """(within, across, order): for each node, the most parents it has inside one root
+    (capped at 2: 1, or 2 for "two or more") and the number of roots it appears in; and
+    the nodes in order of first appearance.  One walk: a node has two parents inside one
+    root when the roots of one parent meet those of the parents before it."""
+    order = walk_all(roots)
+    mask = root_masks(order, roots)
     within: dict[Node, int] = {}
     across: dict[Node, int] = {}
-    order: list[Node] = []
-    seen: set = set()
-    for r in roots:
-        parents: dict[Node, int] = {}
-        for n in walk(r):
-            across[n] = across.get(n, 0) + 1
-            if n not in seen:
-                seen.add(n)
-                order.append(n)
-            for a in set(n.args):
-                parents[a] = parents.get(a, 0) + 1
-        for n, k in parents.items():
-            within[n] = max(within.get(n, 0), k)
+    met: dict[Node, int] = {}          # node -> the roots of its parents seen so far
+    for n in order:
+        across[n] = mask[n].bit_count()
+        m = mask[n]
+        for a in set(n.args):
+            before = met.get(a, 0)
+            within[a] = 2 if before & m or within.get(a) == 2 else 1
+            met[a] = before | m
     return within, across, order
 
 
 def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
     """Names (t1, t2, …) for subexpressions repeated within one of ``roots`` (or, when
     large, across them), inner ones first, so printing stays linear in the DAG's size.
+    Work is linear in the DAG's size too: one walk for all the roots.
 
     A piece of a differential (a subexpression with a ``dX`` in it) is not named: ``df =
     tr(t4) − t3`` would say nothing.  Only where one such piece, large even as printed
     with the names given so far, repeats within a root is it named (so that printing stays
     linear in the DAG's size)."""
     within, across, order = occurrences(roots)
-    sizes = _tree_sizes(roots)
+    sizes = _tree_sizes(order)
+    rootset = set(roots)
     names: dict[Node, str] = {}
     has_d: dict[Node, bool] = {}
     shown: dict[Node, int] = {}    # size as printed, with the names given so far
@@ -604,7 +631,7 @@ def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
     for n in order:
         has_d[n] = n.op == "dvar" or any(has_d[a] for a in n.args)
         shown[n] = min(1 + sum(1 if a in names else shown[a] for a in n.args), 10 ** 6)
-        if not n.args or n.op in ("transpose", "neg", "broadcast") or n in roots:
+        if not n.args or n.op in ("transpose", "neg", "broadcast") or n in rootset:
             continue
         if has_d[n]:
             if not (within.get(n, 0) >= 2 and shown[n] >= 4 * min_size):
@@ -619,14 +646,12 @@ def shared_names(roots, taken=(), min_size: int = 8, prefix: str = "t") -> dict:
     return names
 
 
-def _contains_d(roots) -> dict:
-    """node -> whether a differential dX occurs in it."""
-    from matd.core.expr import walk
+def contains_d(order) -> dict:
+    """node -> whether a differential dX occurs in it, for the nodes of ``order`` (children
+    first, as ``walk_all`` gives them)."""
     has: dict[Node, bool] = {}
-    for r in roots:
-        for n in walk(r):
-            if n not in has:
-                has[n] = n.op == "dvar" or any(has[a] for a in n.args)
+    for n in order:
+        has[n] = n.op == "dvar" or any(has[a] for a in n.args)
     return has
 
 
@@ -641,12 +666,11 @@ def fit_names(roots, names: dict, width: int, taken=(), prefix: str = "t") -> di
     with a ``dX`` in it (see ``shared_names``), nor a term of a sum.  Work is linear in the
     DAG's size times ``width``.  The names given here and by ``shared_names`` (``t1``, …
     not in ``taken``) are then numbered in the order the rows print them."""
-    from matd.core.expr import walk
     names = dict(names)
-    order = _topological(roots)
+    order = walk_all(roots)
     generated = [n for n, v in names.items() if re.fullmatch(rf"{prefix}[0-9]+", v)
                  and v not in taken]
-    has_d = _contains_d(roots)
+    has_d = contains_d(order)
     in_sums = {a for n in order if n.op == "add" for a in n.args}  # a + b + c: no t = a + b
     prints = _print_counts(order, roots, names)
     parents: dict[Node, set] = {}
@@ -694,11 +718,7 @@ def fit_names(roots, names: dict, width: int, taken=(), prefix: str = "t") -> di
             stuck.add(n)
     gen = set(generated)
     used = {v for n, v in names.items() if n not in gen} | set(taken)
-    first: dict = {}
-    for r in roots:
-        for n in walk(r):
-            if n in gen:
-                first.setdefault(n, None)
+    first = {n: None for n in walk_all(roots) if n in gen}
     k = 0
     for n in list(first) + [n for n in generated if n not in first]:
         k += 1
@@ -706,16 +726,6 @@ def fit_names(roots, names: dict, width: int, taken=(), prefix: str = "t") -> di
             k += 1
         names[n] = f"{prefix}{k}"
     return names
-
-
-def _topological(roots) -> list:
-    """The distinct nodes under ``roots``, children before parents."""
-    from matd.core.expr import walk
-    out: dict = {}
-    for r in roots:
-        for n in walk(r):
-            out.setdefault(n, None)
-    return list(out)
 
 
 def _print_counts(order, roots, names) -> dict:
@@ -749,3 +759,31 @@ def with_where(root: Node, names: dict, fmt: str = "matd") -> tuple[list[tuple[s
     used = [n for n in walk(root) if n in names and n is not root]
     defs = [(names[n], _print(n, fmt, names)) for n in used]  # the root of each is expanded
     return defs, _print(root, fmt, names)
+
+
+def where_all(roots, names: dict, fmt: str = "matd", with_nodes: bool = False) -> list:
+    """The rows of a whole derivation: for each of ``roots`` in order, (the definitions it
+    uses that no row before it used, in order, as (name, text)), and its text — each named
+    part shown once, after the first row that uses it.  One walk and one printer for all
+    the rows, so the work is linear in the DAG's size however many rows share it (a
+    ``with_where`` per row would walk, and print, the shared parts once per row).  With
+    ``with_nodes`` the definitions are (name, text, node).
+
+    >>> from matd.grammar.parse import parse_program
+    >>> p = parse_program("x: n; A: n x n; y = A x; tr(y y^T) + sum(y)")
+    >>> y, f = p.definitions["y"], p.result
+    >>> where_all([f.args[1], f], {y: "y"})
+    [([('y', 'A x')], 'sum(y)'), ([], 'tr(y y^T) + sum(y)')]
+    """
+    p = _Printer(fmt, names)
+    seen: set[int] = set()
+    out = []
+    for root in roots:
+        new = walk_new(root, seen, [])
+        if new and new[-1] is root and root in names:
+            seen.discard(id(root))     # printed whole here; a row that uses it defines it
+        defs = [(names[n], p.go(n, top=True)[0]) + ((n,) if with_nodes else ())
+                for n in new if n in names and n is not root]
+        out.append((defs, p.go(root, top=True)[0]))
+    return out
+

@@ -15,7 +15,7 @@ once, in temporaries.
 """
 from __future__ import annotations
 
-from matd.core.expr import Node, walk
+from matd.core.expr import Node
 from matd.core.primitives import PRIMS
 
 
@@ -92,27 +92,32 @@ def _dim_sources(variables: dict) -> dict:
 def numpy_function(fname: str, variables: dict, outputs: list[tuple[str, Node]],
                    doc: str = "") -> str:
     """Source of ``def fname(vars…)`` returning the outputs (one, or a tuple)."""
-    used = {v.params[0] for _, node in outputs for v in walk(node) if v.op == "var"}
+    from matd.core.printers import root_masks, walk_all
+    roots = [node for _, node in outputs]
+    order = walk_all(roots)        # one walk for all the outputs (they share most parts)
+    used = {v.params[0] for v in order if v.op == "var"}
     params = [n for n in variables if n in used]
     dims = _dim_sources({n: variables[n] for n in params})
     # a dim no argument's shape gives on its own (v: 2*n, or only in ones(m)) is a
     # keyword argument of the function
-    named = {f for _, node in outputs for n in walk(node)
+    named = {f for n in order
              for d in n.shape + tuple(x for x in n.params if hasattr(x, "factors"))
              for f in getattr(d, "factors", ()) if isinstance(f, str)}
     extra = sorted(named - set(dims))
     dims.update({d: f"int({d})" for d in extra})
     dimvars = {d: f"{d}_" for d in dims}
     em = _Emitter(dimvars)
+    # a part is computed once, in a temporary, where it is used twice: by two parents, or
+    # by one parent in two outputs (each parent counts once for each output that holds it)
+    mask = root_masks(order, roots)
     counts: dict[Node, int] = {}
-    for _, node in outputs:
-        for n in walk(node):
-            for a in set(n.args):
-                counts[a] = counts.get(a, 0) + 1
-    for _, node in outputs:
-        for n in walk(node):
-            if n.args and counts.get(n, 0) > 1 and n not in em.names:
-                em.bind(n)
+    for n in order:
+        k = mask[n].bit_count()
+        for a in set(n.args):
+            counts[a] = counts.get(a, 0) + k
+    for n in order:
+        if n.args and counts.get(n, 0) > 1 and n not in em.names:
+            em.bind(n)
     body = []
     for p in params:
         body.append(f"{p} = np.asarray({p}, dtype=float)")

@@ -140,6 +140,8 @@ def _build_scale(coef, exps: dict, core: Node | None) -> Node:
 
 
 def scalar_monomial(n: Node) -> Node | None:
+    if not n.is_scalar and n.op not in ("smul", "div", "neg"):
+        return None   # a matrix product or power: no scalar to gather
     coef, exps, core = _split_scale(n)
     exps = {b: e for b, e in exps.items() if e != 0}
     out = _build_scale(coef, exps, core)
@@ -149,6 +151,12 @@ def scalar_monomial(n: Node) -> Node | None:
 # --- sums ------------------------------------------------------------------------------
 def _term(t: Node):
     """A term as (numeric coefficient, rest)."""
+    if not t.is_scalar:   # the common cases, asked of every term of every sum
+        if t.op not in ("smul", "div", "neg"):
+            return 1, t                                  # no scale to split off
+        if t.op == "smul" and t.args[0].op == "const" and \
+                t.args[1].op not in ("smul", "div", "neg"):
+            return t.args[0].params[0], t.args[1]        # c X
     coef, exps, core = _split_scale(t)
     if core is None:
         exps = {b: e for b, e in exps.items() if e != 0}
@@ -181,26 +189,30 @@ def collect_like_terms(n: Node) -> Node | None:
 
 
 def _chain(t: Node):
-    """A term as (scalar factor, matrix chain list)."""
+    """A term as (coefficient, scalar powers, matrix chain list), or None for a scalar."""
     coef, exps, core = _split_scale(t)
     if core is None:
         return None
-    scale = _build_scale(coef, {b: e for b, e in exps.items() if e}, None)
-    return scale, list(core.args) if core.op == "matmul" else [core]
+    return coef, exps, list(core.args) if core.op == "matmul" else [core]
 
 
 def _factor(n: Node, side: int) -> Node | None:
-    parts = [_chain(t) for t in n.args]
-    if any(p is None or len(p[1]) < 2 for p in parts):
-        return None
-    pick = (lambda ch: ch[0]) if side == 0 else (lambda ch: ch[-1])
-    common = pick(parts[0][1])
-    if any(pick(ch) is not common for _, ch in parts):
-        return None
+    parts, common = [], None
+    for t in n.args:    # stops at the first term that does not share the factor
+        p = _chain(t)
+        if p is None or len(p[2]) < 2:
+            return None
+        end = p[2][0] if side == 0 else p[2][-1]
+        if common is None:
+            common = end
+        elif end is not common:
+            return None
+        parts.append(p)
     rests = []
-    for s, ch in parts:
+    for coef, exps, ch in parts:
+        scale = _build_scale(coef, {b: e for b, e in exps.items() if e}, None)
         rest = A.matmul(*(ch[1:] if side == 0 else ch[:-1]))
-        rests.append(A.smul(s, rest))
+        rests.append(A.smul(scale, rest))
     inner = A.add(*rests)
     return A.matmul(common, inner) if side == 0 else A.matmul(inner, common)
 
@@ -214,7 +226,22 @@ def factor_right(n: Node) -> Node | None:
 
 
 # --- products ----------------------------------------------------------------------------
+_OPS: "weakref.WeakKeyDictionary[Node, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def _factor_ops(n: Node) -> frozenset:
+    """The ops of a product's factors (a transpose as "T" and its argument's op), memoized:
+    most product rules look for one kind of factor, and skip a product without one."""
+    got = _OPS.get(n)
+    if got is None:
+        got = _OPS[n] = frozenset(f.op if f.op != "transpose" else "T" + f.args[0].op
+                                  for f in n.args)
+    return got
+
+
 def kron_mixed_product(n: Node) -> Node | None:
+    if "kron" not in _factor_ops(n):
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         a, b = f[i], f[i + 1]
@@ -247,6 +274,8 @@ def inverse_of_transpose(n: Node) -> Node | None:
 
 def diag_times_vector(n: Node) -> Node | None:
     """diag(a) b = a ∘ b for vectors a, b (a matrix-vector product made elementwise)."""
+    if "diag" not in _factor_ops(n):
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         d, b = f[i], f[i + 1]
@@ -287,20 +316,28 @@ def _is_chol_pair(a: Node, b: Node) -> Node | None:
 
 def power_merge(n: Node) -> Node | None:
     """X X = X², X^a X^b = X^(a+b), X X⁻¹ = I, Xᵀ X⁻ᵀ = I (square factors of a product),
-    and L Lᵀ = S, L⁻ᵀ L⁻¹ = S⁻¹ for L = chol(S)."""
-    f = list(n.args)
-    for i in range(len(f) - 1):
-        (b1, k1), (b2, k2) = _power_of(f[i]), _power_of(f[i + 1])
-        if b1 is b2 and not b1.is_scalar and b1.shape[0] == b1.shape[1] and \
-                abs(k1 + k2) <= 64:   # an inverse present means X is invertible
-            k = k1 + k2
-            merged = [] if k == 0 else [_signed_power(b1, k)]
-            rest = f[:i] + merged + f[i + 2:]
-            return A.matmul(*rest) if rest else A.eye(b1.shape[0])
-        S = _is_chol_pair(f[i], f[i + 1])
-        if S is not None:
-            return A.matmul(*f[:i], S, *f[i + 2:])
-    return None
+    and L Lᵀ = S, L⁻ᵀ L⁻¹ = S⁻¹ for L = chol(S).  One pass merges every run (X X X = X³,
+    Y X X⁻¹ Y⁻¹ = I): pair by pair, a long product would be rebuilt once per pair."""
+    out: list[tuple[Node, Node, int]] = []   # (factor, base, power)
+    for x in n.args:
+        b2, k2 = _power_of(x)
+        if out:
+            y, b1, k1 = out[-1]
+            if b1 is b2 and not b1.is_scalar and b1.shape[0] == b1.shape[1] and \
+                    abs(k1 + k2) <= 64:   # an inverse present means X is invertible
+                out.pop()
+                if k1 + k2:
+                    p = _signed_power(b1, k1 + k2)
+                    out.append((p, *_power_of(p)))
+                continue
+            S = _is_chol_pair(y, x) if {b1.op, b2.op} == {"chol", "transpose"} else None
+            if S is not None:
+                out[-1] = (S, *_power_of(S))
+                continue
+        out.append((x, b2, k2))
+    if len(out) == len(n.args):   # every merge shortens the product
+        return None
+    return A.matmul(*(f for f, _, _ in out)) if out else A.eye(n.shape[0])
 
 
 def _selection(x: Node):
@@ -322,6 +359,8 @@ def diagonal_selection(n: Node) -> Node | None:
     """Products with the selection S of the diagonal, in plain matrix form: (rᵀ ⊗ L) S =
     L diag(r), Sᵀ (a ⊗ B) = diag(a) B, Sᵀ (R ⊗ L) S = R ∘ L, Sᵀ S = I (Magnus & Neudecker,
     Ch. 3: the column-wise Kronecker product)."""
+    if not _factor_ops(n) & {"hadamard", "Thadamard"}:   # S or Sᵀ is a factor
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         a, b = f[i], f[i + 1]
@@ -354,6 +393,8 @@ def _simplex(x: Node) -> bool:
 def simplex_sums(n: Node) -> Node | None:
     """Y 1 = 1 for a matrix Y whose rows sum to 1, 1ᵀ y = 1 for a vector y on the simplex
     (and Yᵀ, 1ᵀ Yᵀ alike): the row sums of probabilities and one-hot labels."""
+    if "ones" not in _factor_ops(n):
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         a, b = f[i], f[i + 1]
@@ -408,15 +449,21 @@ class _TooBig(Exception):
     pass
 
 
-def _denominators(n: Node, out: set, depth: int = 0) -> None:
-    """The sums that divide entrywise somewhere in n (kept whole when expanding)."""
+def _denominators(n: Node, out: set, depth: int = 0, seen: dict | None = None) -> None:
+    """The sums that divide entrywise somewhere in n (kept whole when expanding).  ``seen``:
+    the least depth each node was looked at from (a DAG is walked once per depth, not once
+    per path)."""
     if depth > MAX_EXPAND_DEPTH or n.is_scalar:
         return
+    seen = {} if seen is None else seen
+    if seen.get(n, MAX_EXPAND_DEPTH + 1) <= depth:
+        return
+    seen[n] = depth
     if n.op == "hdiv" and n.args[1].op == "add":
         out.add(n.args[1])
     if n.op in ("add", "neg", "hadamard", "hdiv", "smul", "div", "epow"):
         for a in n.args:
-            _denominators(a, out, depth + 1)
+            _denominators(a, out, depth + 1, seen)
 
 
 _CANCELLED = [0]
@@ -553,8 +600,8 @@ def _known_functions(f: dict) -> dict:
 def entrywise_polynomial(n: Node) -> Node | None:
     """Sums and products of entrywise terms expanded, cancelled and collected, where that
     gives a shorter formula: ((1 − y) ⊘ (1 − s) − y ⊘ s) ∘ s ∘ (1 − s) = s − y."""
-    if n.is_scalar:
-        return None
+    if n.is_scalar or n.op == "add" and len(n.args) > MAX_MONOMIALS:
+        return None   # each term gives a monomial at least: too many to expand
     keep: set = set()
     _denominators(n, keep)
     _CANCELLED[0] = 0
@@ -563,13 +610,15 @@ def entrywise_polynomial(n: Node) -> Node | None:
     except _TooBig:
         return None
     monos = [(c, _known_functions(f)) for c, f in monos]
-    coefs: dict = {}
-    for c, f in monos:
+    coefs: dict = {}   # the monomial's factors (as first met: a frozenset's order is an
+    for c, f in monos:  # accident of memory addresses) and its summed coefficient
         key = frozenset(f.items())
-        coefs[key] = coefs.get(key, 0.0) + c
-    terms = [_rebuild_monomial(c, dict(k), n.shape) for k, c in coefs.items() if c != 0]
-    if len(terms) == len(monos) and not _CANCELLED[0]:
+        first, total = coefs.get(key, (f, 0.0))
+        coefs[key] = (first, total + c)
+    kept = [(f, c) for f, c in coefs.values() if c != 0]
+    if len(kept) == len(monos) and not _CANCELLED[0]:
         return None              # nothing cancels or collects: keep the factored form
+    terms = [_rebuild_monomial(c, f, n.shape) for f, c in kept]
     out = A.add(*terms) if terms else A.zeros(n.shape)
     if out is n:
         return None
@@ -578,8 +627,26 @@ def entrywise_polynomial(n: Node) -> Node | None:
     return out if new < old else None
 
 
+_QUOTIENT: "weakref.WeakKeyDictionary[Node, bool]" = weakref.WeakKeyDictionary()
+
+
+def _has_quotient(n: Node) -> bool:
+    """Whether an entrywise product has a quotient among its factors (memoized: each
+    factor of a long product would otherwise walk all the factors before it)."""
+    if n.op == "hdiv":
+        return True
+    if n.op != "hadamard":
+        return False
+    got = _QUOTIENT.get(n)
+    if got is None:
+        got = _QUOTIENT[n] = any(_has_quotient(a) for a in n.args)
+    return got
+
+
 def entrywise_cancel(n: Node) -> Node | None:
     """x ∘ (1 ⊘ x) = 1 and (a ⊘ x) ∘ x = a: a factor over itself cancels (entrywise)."""
+    if not _has_quotient(n):
+        return None
     num, den = [], []
     _entrywise_factors(n, num, den)
     common = [x for x in num if x in den]
@@ -608,6 +675,8 @@ def _diag_vec(x: Node) -> Node | None:
 def diag_and_ones_products(n: Node) -> Node | None:
     """diag(a) diag(b) = diag(a ∘ b), 1ᵀ diag(v) = vᵀ, diag(v) 1 = v, and a product of ones
     folded: ones(p, n) ones(n, q) = n ones(p, q)."""
+    if not _factor_ops(n) & {"diag", "ones"}:
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         a, b = f[i], f[i + 1]
@@ -630,13 +699,19 @@ def diag_and_ones_products(n: Node) -> Node | None:
 def symmetric_pair_order(n: Node) -> Node | None:
     """A + Aᵀ, not Aᵀ + A: in a sum, a transpose comes right after the term it transposes."""
     terms = list(n.args)
+    present = set(terms)
+    of: dict[Node, list[Node]] = {}   # term -> its transposes in the sum, in order
+    for u in terms:
+        if u.op == "transpose" and u.args[0] in present:
+            of.setdefault(u.args[0], []).append(u)
+    if not of:
+        return None
     order = []
     for t in terms:
-        if t.op == "transpose" and t.args[0] in terms:
+        if t.op == "transpose" and t.args[0] in present:
             continue
         order.append(t)
-        tt = [u for u in terms if u.op == "transpose" and u.args[0] is t]
-        order.extend(tt)
+        order.extend(of.get(t, ()))
     if len(order) != len(terms) or all(a is b for a, b in zip(order, terms)):
         return None
     return A.add(*order)
@@ -647,10 +722,7 @@ def common_scalar_factor(n: Node) -> Node | None:
     if n.is_scalar or len(n.args) < 2:
         return None
     parts = [_split_scale(t) for t in n.args]
-    common = set(parts[0][1])
-    for _, exps, _ in parts[1:]:
-        common &= set(exps)
-    common = {b for b in common if all(p[1][b] > 0 for p in parts)}
+    common = [b for b in parts[0][1] if all(p[1].get(b, 0) > 0 for p in parts)]   # in order
     if not common:
         return None
     powers = {b: min(p[1][b] for p in parts) for b in common}
@@ -673,15 +745,22 @@ def negated_sum(n: Node) -> Node | None:
     return A.neg(A.add(*(A.neg(t) for t in n.args)))
 
 
+_MARKS: "weakref.WeakKeyDictionary[Node, int]" = weakref.WeakKeyDictionary()
+
+
 def _marks(t: Node) -> int:
-    """Transposes on the surface of t: what (·)ᵀ would add or remove."""
+    """Transposes on the surface of t: what (·)ᵀ would add or remove (memoized: a
+    product kept whole inside products is met again and again)."""
     while t.op in ("neg", "smul", "div"):
         t = t.args[1] if t.op == "smul" else t.args[0]
     if t.op == "transpose":
         return 1
-    if t.op == "matmul":
-        return sum(_marks(f) for f in t.args)
-    return 0
+    if t.op != "matmul":
+        return 0
+    got = _MARKS.get(t)
+    if got is None:
+        got = _MARKS[t] = sum(_marks(f) for f in t.args)
+    return got
 
 
 def transpose_of_sum(n: Node) -> Node | None:
@@ -698,6 +777,8 @@ def transpose_of_sum(n: Node) -> Node | None:
 
 def pinv_identities(n: Node) -> Node | None:
     """X⁺ X X⁺ = X⁺ and X X⁺ X = X (Moore–Penrose)."""
+    if "pinv" not in _factor_ops(n):
+        return None
     f = list(n.args)
     for i in range(len(f) - 2):
         a, b, c = f[i], f[i + 1], f[i + 2]
@@ -726,6 +807,8 @@ def norm_of_kron(n: Node) -> Node | None:
 
 def kron_times_vec(n: Node) -> Node | None:
     """(P ⊗ Q) vec X = vec(Q X Pᵀ), (P ⊗ Q)ᵀ vec X = vec(Qᵀ X P) — so (xᵀ ⊗ I) vec M = M x."""
+    if "vec" not in _factor_ops(n):
+        return None
     f = list(n.args)
     for i in range(len(f) - 1):
         k, v = f[i], f[i + 1]

@@ -30,6 +30,8 @@ def _show(u, s) -> str:
 
 
 def _eq(u, a: Dim, b: Dim, fail: Callable[[], ShapeFail]) -> None:
+    if a == b:   # equal as written (all of final IR): nothing to bind
+        return
     try:
         u.unify(a, b)
     except Clash:

@@ -15,6 +15,7 @@ from matd.core.expr import Node
 from matd.core.rules import BY_OP
 
 MAX_PASSES = 8
+MAX_DEPTH = 4   # levels of new nodes that rewrites make, simplified in turn
 
 _BUILD = {
     "add": lambda n, a: A.add(*a),
@@ -49,6 +50,7 @@ class Simplifier:
     def __init__(self, fired: list | None = None):
         self.memo: dict[Node, Node] = {}
         self.fired = fired
+        self.cut = 0   # how often the depth limit stopped simplifying (see deep)
 
     def __call__(self, root: Node) -> Node:
         memo = self.memo
@@ -78,18 +80,29 @@ class Simplifier:
                         self.fired.append(rule.name)
                     # the rewrite builds new nodes from simple parts: simplify them too
                     n = self.deep(out, depth + 1)
+                    if self.memo.get(n) is n:   # simplified all through: no rule applies
+                        return n
                     break
             else:
                 return n
         return n
 
     def deep(self, n: Node, depth: int) -> Node:
-        if n in self.memo:
-            return self.memo[n]
-        if depth > 4:
+        """n simplified, new children first, rules applied to at most MAX_DEPTH levels of
+        nodes that rewrites make.  What is simplified without reaching that depth is
+        memoized: rewrites make the same new nodes again and again."""
+        memo = self.memo
+        if n in memo:
+            return memo[n]
+        if depth > MAX_DEPTH:
+            self.cut += 1
             return n
-        args = [self.deep(a, depth + 1) if a not in self.memo else self.memo[a] for a in n.args]
+        cut = self.cut
+        args = [memo[a] if a in memo else self.deep(a, depth + 1) for a in n.args]
         out = self.node(rebuild(n, args), depth)
+        if self.cut == cut:   # complete: a canonical form
+            memo[n] = out
+            memo.setdefault(out, out)
         return out
 
 

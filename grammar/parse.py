@@ -1,16 +1,15 @@
 """Text -> surface syntax -> typed IR.
 
 ``parse_program(text)`` returns a typed ``Program`` (see ``matd.core.elaborate``);
-``parse_syntax(text)`` stops at the untyped statements.  The LALR parser is
-built once per process from a cache on disk.
+``parse_syntax(text)`` stops at the untyped statements.  The LALR parser runs on
+tables that lark computed from matd.lark (``matd.grammar.lalr``, kept in
+``matd.grammar.tables``), so parsing imports no lark.
 
 >>> prog = parse_program("A: m x n; x: n; A x")
 >>> str(prog.result.shape[0]), str(prog.result.shape[1])
 ('m', '1')
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 from matd.core.errors import MatdSyntaxError, Span
 from matd.core.syntax import Decl, Define, DimSyn, ExprStmt, FunDef, Source, Syn
@@ -19,17 +18,13 @@ _PARSER = None
 
 
 def _parser():
+    """The LALR parser of matd.lark, built once per process from its kept tables
+    (``matd.grammar.lalr``), reducing straight to surface syntax."""
     global _PARSER
     if _PARSER is None:
-        from lark import Lark
-        grammar = Path(__file__).with_name("matd.lark").read_text(encoding="utf-8")
-        _PARSER = Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
-                       maybe_placeholders=True, cache=True)
+        from matd.grammar.lalr import Parser, load
+        _PARSER = Parser(load(), ToSyntax(), Span, defer=MatdSyntaxError)
     return _PARSER
-
-
-def _span(meta) -> Span:
-    return Span(meta.start_pos, meta.end_pos)
 
 
 def _tspan(tok) -> Span:
@@ -53,148 +48,92 @@ def _number(tok) -> "int | float":
     return v
 
 
-def _transformer():
-    from lark import Token
-
-    class ToSyntax:
-        """Tree -> matd.core.syntax.  Total: every alias of matd.lark has a method.
-
-        A plain bottom-up walk (iterative, so deep expressions do not hit Python's
-        recursion limit) calling ``method(meta, *children)`` for each rule."""
-
-        def transform(self, tree):
-            out: list = []
-            stack = [(tree, False)]
-            while stack:
-                node, done = stack.pop()
-                if isinstance(node, Token) or node is None:
-                    out.append(node)
-                elif done:
-                    k = len(node.children)
-                    args = out[len(out) - k:] if k else []
-                    del out[len(out) - k:]
-                    out.append(getattr(self, node.data)(node.meta, *args))
-                else:
-                    stack.append((node, True))
-                    stack.extend((c, False) for c in reversed(node.children))
-            return out[0]
-
-        # statements
-        def start(self, meta, *stmts):
-            return [s for s in stmts if s is not None]
-
-        def decl(self, meta, names, *toks):
-            dims, attrs = read_shape(toks, _span(meta))
-            return Decl(tuple(names), dims, attrs, _span(meta))
-
-        def shape_tok(self, meta, tok):
-            return tok
-
-        def names(self, meta, *toks):
-            return [(str(t), _tspan(t)) for t in toks]
-
-        def define(self, meta, name, expr):
-            return Define(str(name), _tspan(name), expr, _span(meta))
-
-        def fundef(self, meta, call, body):
-            params = []
-            for a in call.args:
-                if a.kind != "name":
-                    raise MatdSyntaxError(
-                        "a function's parameters must be plain names", a.span,
-                        "write e.g. f(t) = log(1 + exp(t))")
-                params.append((a.value, a.span))
-            return FunDef(call.value, tuple(params), body, _span(meta))
-
-        def exprstmt(self, meta, expr):
-            return ExprStmt(expr, _span(meta))
-
-        # expressions
-        def _op(self, meta, op, *args, op_span=None):
-            return Syn("op", tuple(args), op, _span(meta), op_span)
-
-        def add(self, meta, a, b):
-            return self._op(meta, "add", a, b)
-
-        def sub(self, meta, a, b):
-            return self._op(meta, "sub", a, b)
-
-        def juxt(self, meta, a, b):
-            return self._op(meta, "juxt", a, b)
-
-        def star(self, meta, a, b):
-            return self._op(meta, "star", a, b)
-
-        def matmul(self, meta, a, b):
-            return self._op(meta, "matmul", a, b)
-
-        def hadamard(self, meta, a, b):
-            return self._op(meta, "hadamard", a, b)
-
-        def hdiv(self, meta, a, b):
-            return self._op(meta, "hdiv", a, b)
-
-        def div(self, meta, a, b):
-            return self._op(meta, "div", a, b)
-
-        def kron(self, meta, a, b):
-            return self._op(meta, "kron", a, b)
-
-        def neg(self, meta, a):
-            return self._op(meta, "neg", a)
-
-        def pos(self, meta, a):
-            return a
-
-        def transpose(self, meta, a):
-            return self._op(meta, "transpose", a)
-
-        def inverse(self, meta, a):
-            return self._op(meta, "inverse", a)
-
-        def inverse_t(self, meta, a):
-            return self._op(meta, "inverse_t", a)
-
-        def power(self, meta, a, e):
-            return self._op(meta, "power", a, e)
-
-        def power_sup(self, meta, a, tok):
-            k = int(str(tok).translate(_SUPER_DIGITS))
-            if k == -1:  # X⁻¹: the inverse, as X^-1
-                return self._op(meta, "inverse", a)
-            return self._op(meta, "power", a, Syn("num", (), k, _tspan(tok)))
-
-        def epower(self, meta, a, e):
-            return self._op(meta, "epower", a, e)
-
-        def exp_int(self, meta, tok):
-            return Syn("num", (), _number(tok), _tspan(tok))
-
-        exp_num = exp_int
-
-        def exp_neg(self, meta, tok):
-            return Syn("num", (), -_number(tok), _span(meta))
-
-        def exp_expr(self, meta, e):
-            return e
-
-        def exp_name(self, meta, tok):
-            return Syn("name", (), str(tok), _tspan(tok))
-
-        def number(self, meta, tok):
-            return Syn("num", (), _number(tok), _tspan(tok))
-
-        def name(self, meta, tok):
-            return Syn("name", (), str(tok), _tspan(tok))
-
-        def call(self, meta, fname, *args):
-            args = tuple(a for a in args if a is not None)
-            return Syn("call", args, str(fname), _span(meta), _tspan(fname))
-
-    return ToSyntax()
+def _op(op: str):
+    """The method of a rule that makes the operator node ``op`` of its operands."""
+    def method(self, span, *args):
+        return Syn("op", args, op, span)
+    method.__name__ = op
+    return method
 
 
-_TRANSFORMER = None
+class ToSyntax:
+    """matd.lark's rules -> matd.core.syntax.  Total: every alias of matd.lark has a method
+    (tests/test_grammar_tables.py checks), called as ``method(span, *children)`` by the
+    parser at each reduction: ``span`` covers what the rule matched, from its first to its
+    last character."""
+
+    # statements
+    def start(self, span, *stmts):
+        return [s for s in stmts if s is not None]
+
+    def decl(self, span, names, *toks):
+        dims, attrs = read_shape(toks, span)
+        return Decl(tuple(names), dims, attrs, span)
+
+    def shape_tok(self, span, tok):
+        return tok
+
+    def names(self, span, *toks):
+        return [(str(t), _tspan(t)) for t in toks]
+
+    def define(self, span, name, expr):
+        return Define(str(name), _tspan(name), expr, span)
+
+    def fundef(self, span, call, body):
+        params = []
+        for a in call.args:
+            if a.kind != "name":
+                raise MatdSyntaxError(
+                    "a function's parameters must be plain names", a.span,
+                    "write e.g. f(t) = log(1 + exp(t))")
+            params.append((a.value, a.span))
+        return FunDef(call.value, tuple(params), body, span)
+
+    def exprstmt(self, span, expr):
+        return ExprStmt(expr, span)
+
+    # expressions: an operator node per rule; spans come from the parser
+    add, sub, juxt, star = _op("add"), _op("sub"), _op("juxt"), _op("star")
+    matmul, hadamard, hdiv, div, kron = (_op("matmul"), _op("hadamard"), _op("hdiv"),
+                                         _op("div"), _op("kron"))
+    neg, transpose, inverse, inverse_t = (_op("neg"), _op("transpose"), _op("inverse"),
+                                          _op("inverse_t"))
+    power, epower = _op("power"), _op("epower")
+
+    def pos(self, span, a):
+        return a
+
+    def power_sup(self, span, a, tok):
+        k = int(str(tok).translate(_SUPER_DIGITS))
+        if k == -1:  # X⁻¹: the inverse, as X^-1
+            return Syn("op", (a,), "inverse", span)
+        return Syn("op", (a, Syn("num", (), k, _tspan(tok))), "power", span)
+
+    def exp_int(self, span, tok):   # rules of one token: the span is the token's
+        return Syn("num", (), _number(tok), span)
+
+    exp_num = exp_int
+
+    def exp_neg(self, span, tok):
+        return Syn("num", (), -_number(tok), span)
+
+    def exp_expr(self, span, e):
+        return e
+
+    def exp_name(self, span, tok):
+        return Syn("name", (), str(tok), span)
+
+    def number(self, span, tok):
+        return Syn("num", (), _number(tok), span)
+
+    def name(self, span, tok):
+        return Syn("name", (), str(tok), span)
+
+    def call(self, span, fname, *args):
+        args = tuple(a for a in args if a is not None)
+        return Syn("call", args, str(fname), span, _tspan(fname))
+
+
 ATTRIBUTES = ("sym", "spd", "diag", "orth", "simplex")
 _SHAPE_HINT = "shapes are written m x n, m×n, (m, n), R^{m x n}, n (a vector), or scalar"
 
@@ -202,7 +141,7 @@ _SHAPE_HINT = "shapes are written m x n, m×n, (m, n), R^{m x n}, n (a vector), 
 def read_shape(toks, span: Span):
     """The words of a declaration after ':' -> (dims, attributes).
 
-    >>> from lark import Token
+    >>> from matd.grammar.lalr import Token
     >>> words = "m x n spd".split()
     >>> ts = [Token("NAME", w, start_pos=i, end_pos=i + 1) for i, w in enumerate(words)]
     >>> dims, attrs = read_shape(ts, Span(0, 4))
@@ -308,17 +247,9 @@ _FRIENDLY = {"NAME": "a name", "FUNC_NAME": "a function", "INT": "a number",
              "_HADAMARD": "'.*'"}
 
 
-def _friendly(parser, names) -> list[str]:
-    out = set()
-    for n in names:
-        if n in _FRIENDLY:
-            out.add(_FRIENDLY[n])
-            continue
-        try:
-            out.add(repr(parser.get_terminal(n).pattern.value))
-        except Exception:  # noqa: BLE001 - best effort for the hint
-            out.add(n)
-    return sorted(out)
+def _friendly(patterns, names) -> list[str]:
+    return sorted({_FRIENDLY[n] if n in _FRIENDLY else repr(patterns[n]) if n in patterns else n
+                   for n in names})
 
 
 def parse_syntax(text: str) -> list:
@@ -327,41 +258,52 @@ def parse_syntax(text: str) -> list:
     >>> [type(s).__name__ for s in parse_syntax("x: n; 2 x")]
     ['Decl', 'ExprStmt']
     """
-    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+    from matd.grammar.lalr import UnexpectedCharacters, UnexpectedToken
 
-    global _TRANSFORMER
     p = _parser()
     try:
-        tree = p.parse(text)
-    except UnexpectedCharacters as e:
+        return p.parse(text)
+    except (UnexpectedCharacters, UnexpectedToken) as e:
+        raise syntax_error(e, text, p.tables.PATTERNS) from None
+
+
+def syntax_error(e, text: str, patterns) -> MatdSyntaxError:
+    """The MatdSyntaxError of the parser's UnexpectedCharacters or UnexpectedToken (or of
+    lark's own, which have the same fields)."""
+    if not hasattr(e, "token"):  # no terminal matches here
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         hint = None
         if ch in "[]{}|":
             hint = "matd has no such bracket here; use ( ) for grouping"
         elif e.allowed:
-            hint = "expected " + ", ".join(_friendly(p, e.allowed))
-        raise MatdSyntaxError(f"unexpected character {ch!r}",
-                              Span(e.pos_in_stream, e.pos_in_stream + 1), hint) from None
-    except UnexpectedToken as e:
-        tok = e.token
-        if tok.type == "$END":
-            pos = len(text.rstrip())
-            raise MatdSyntaxError("unexpected end of input", Span(pos, pos + 1),
-                                  "expected " + ", ".join(_friendly(p, e.expected))) from None
-        what = "end of statement" if tok.type == "_SEP" else repr(str(tok))
-        hint = "expected " + ", ".join(_friendly(p, e.expected))
-        raise MatdSyntaxError(f"unexpected {what}",
-                              Span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1)),
-                              hint) from None
-    except UnexpectedInput as e:  # pragma: no cover - other lark input errors
-        pos = getattr(e, "pos_in_stream", 0) or 0
-        raise MatdSyntaxError("cannot parse this", Span(pos, pos + 1)) from None
-    if _TRANSFORMER is None:
-        _TRANSFORMER = _transformer()
-    return _TRANSFORMER.transform(tree)
+            hint = "expected " + ", ".join(_friendly(patterns, e.allowed))
+        return MatdSyntaxError(f"unexpected character {ch!r}",
+                               Span(e.pos_in_stream, e.pos_in_stream + 1), hint)
+    tok = e.token
+    if tok.type == "$END":
+        pos = len(text.rstrip())
+        return MatdSyntaxError("unexpected end of input", Span(pos, pos + 1),
+                               "expected " + ", ".join(_friendly(patterns, e.expected)))
+    what = "end of statement" if tok.type == "_SEP" else repr(str(tok))
+    hint = "expected " + ", ".join(_friendly(patterns, e.expected))
+    return MatdSyntaxError(f"unexpected {what}",
+                           Span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1)), hint)
 
 
 def parse_program(text: str, source: Source | None = None, **kw):
-    """Parse and type a program.  Raises ``MatdError`` on syntax or shape errors."""
+    """Parse and type a program.  Raises ``MatdError`` on syntax or shape errors.
+
+    The cyclic garbage collector is paused meanwhile: parsing and typing make objects by
+    the hundred thousand for a long file and free them by reference counts, and collections
+    that rescan every one of them made the time per statement grow with the file (twice
+    as much from 1,000 to 10,000 statements)."""
+    import gc
+
     from matd.core.elaborate import elaborate
-    return elaborate(parse_syntax(text), source or Source(text), **kw)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return elaborate(parse_syntax(text), source or Source(text), **kw)
+    finally:
+        if was_enabled:
+            gc.enable()

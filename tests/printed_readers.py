@@ -19,10 +19,11 @@ columns of core/primitives.py): ᵀ ⁻¹ ⁻ᵀ ⁺ superscript powers, ∘ ⊘
 """
 from __future__ import annotations
 
+import json
 import re
 
 __all__ = ["unicode_to_matd", "latex_to_matd", "read_text_output", "read_latex_output",
-           "latex_program", "text_program", "ReadError", "names_in"]
+           "latex_program", "text_program", "json_programs", "ReadError", "names_in"]
 
 
 class ReadError(ValueError):
@@ -714,3 +715,15 @@ def latex_program(body: str, wheres: list, names=()) -> str:
     visit(root)
     order = [nm for nm in read if nm in need]
     return "; ".join([f"{nm} = {read[nm]}" for nm in order] + [root])
+
+
+def json_programs(out: str, key: str = "derivative") -> dict:
+    """``matd diff --format json`` output -> {wrt: the matd program of that variable's
+    ``key`` formula (``derivative``, ``differential``, ``gradient``, …)}.  By one variable
+    the formula is a program of its own; by several, its program is the shared
+    ``declarations`` and ``definitions``, then the formula (matd.formats.render_json)."""
+    top = json.loads(out)
+    head = [top["declarations"]] if top.get("declarations") else []
+    head += [f"{d['name']} = {d['body']}" for d in top.get("definitions", [])]
+    return {r["wrt"]: "; ".join(head + [r[key]]) for r in top.get("results", [top])
+            if r.get(key) is not None}

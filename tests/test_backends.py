@@ -44,6 +44,11 @@ LOWERINGS = [
     ("A: n x n; x: n; x^T (A + A^T) x - x^T (A - A^T) x", {}),
     ("X: m x n; W: n x n; Z = X W; t = tanh(Z); sum((1 - t .^ 2) .* exp(-Z) + sigmoid(Z))", {}),
     ("sp2(t) = log(1 + exp(2 t)); X: m x n; sum(sp2(X) ./ (1 + X .* X))", {}),
+    # diagonals as vectors: scalings, added onto a diagonal, made dense once
+    ("a, b, c: n; A: n x k; sum(exp((diag(a) - diag(b) diag(c)) A))", {}),
+    ("v: n; A: n x n; sum(exp(A + diag(v) - 2 I))", {}),
+    ("a, b: n; A: n x n; sum(A .* (diag(a) - diag(b))) + sum(exp(diag(a) - diag(b) diag(a)))", {}),
+    ("X: m x n; w: n; y: m; sum(log(1 + exp(-y .* (X w))))", {}),
 ]
 
 
@@ -131,7 +136,7 @@ def test_strict_lowerings_are_really_used():
         spd = frozenset(k for k, v in prog.variables.items() if "spd" in v.params[1])
         kinds |= set(Plan([prog.result], {**SIZES, "n": 9}, spd).kinds())
     assert {"solve", "rsolve", "rowscale", "colscale", "kron_apply", "cholesky_logdet",
-            "combine"} <= kinds, kinds
+            "combine", "adddiag", "diagonal"} <= kinds, kinds
 
 
 def test_strict_hessians():

@@ -9,9 +9,10 @@ derivatives by a scalar, vec-Jacobians) and order 2 (Hessians):
    sym/spd variable symmetrized, (G + Gᵀ)/2, and by a diag variable kept diagonal, as
    DESIGN §2 says (JAX differentiates the unconstrained function; the projection follows);
 2. the derivative printed by each format — `--format json`'s `derivative` (evaluated alone,
-   as `matd eval` would), `--format matd` (its block parsed as a program), the text output
-   (read back with printed_readers, with its `where` lines), LaTeX (read back), and the
-   numpy source (executed) — evaluates to those numbers.
+   as `matd eval` would, after the shared declarations and definitions where there are
+   several variables: printed_readers.json_programs), `--format matd` (its block parsed
+   as a program), the text output (read back with printed_readers, with its `where`
+   lines), LaTeX (read back), and the numpy source (executed) — evaluates to those numbers.
 
 All in-process through cli/diff.py's library calls.  The default suite is small and
 derandomized; `pytest -m slow` runs 10,000 programs and prints a summary of counts.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import re
 
 import numpy as np
@@ -40,7 +40,8 @@ from matd.core.plan import NumericError
 from matd.grammar.parse import parse_program
 from matd.core.printers import shape_decl
 from matd.core.printers import _latex_name
-from printed_readers import _pin, latex_to_matd, read_text_output, text_program
+from printed_readers import (_pin, json_programs, latex_to_matd, read_text_output,
+                             text_program)
 from test_printed_roundtrip import (SIZES, declarations, random_env, run_numpy, shape2, user,
                                     wide_programs)
 
@@ -149,13 +150,11 @@ def printed_values(prog, d, opts, env):
         except Exception as e:  # noqa: BLE001 - the failure is the finding
             out[key] = (text, e)
 
-    # json: one object per variable; `derivative` is a program `matd eval` accepts back
+    # json: by one variable `derivative` is a program `matd eval` accepts back; by several,
+    # it is one after the shared declarations and definitions
     js = render_json(prog, d, dataclasses.replace(opts, fmt="json"))
-    for line in js.splitlines():
-        obj = json.loads(line)
-        if obj["derivative"] is not None:
-            attempt(("json", obj["wrt"]), obj["derivative"],
-                    lambda t=obj["derivative"]: eval_alone(t, env))
+    for wrt, program in json_programs(js).items():
+        attempt(("json", wrt), program, lambda t=program: eval_alone(t, env))
     # matd: one block per variable, each a whole program
     blocks = render_matd(prog, d, dataclasses.replace(opts, fmt="matd")).split("\n\n")
     for r, block in zip(d.results, blocks):

@@ -296,3 +296,64 @@ def test_float32():
                        "w", "--random", "--seed", "5", "--dims", "m=30,d=4", "--dtype",
                        "float32", "--check")
     assert rc == 0, err
+
+
+# -- inputs used as they are: never copied, never written ---------------------------------------
+def test_float64_inputs_are_bound_without_a_copy():
+    from matd.core.numeric import bind
+    prog = parse_program("X: m x n; w: n; y: m; norm(X w - y)^2")
+    rng = np.random.default_rng(0)
+    X, w, y = rng.standard_normal((5, 3)), rng.standard_normal(3), np.arange(5)
+    for layout in (X, np.asfortranarray(X)):
+        b = bind(prog, {"X": layout, "w": w, "y": y})
+        assert np.shares_memory(b.env["X"], layout) and np.shares_memory(b.env["w"], w)
+        assert not np.shares_memory(b.env["y"], y) and b.env["y"].dtype == np.float64
+        assert b.checked
+
+
+def test_read_only_inputs_give_the_gradient_and_results_are_their_own():
+    import matd
+    rng = np.random.default_rng(1)
+    X, w, y = rng.standard_normal((6, 4)), rng.standard_normal(4), rng.standard_normal(6)
+    for a in (X, w, y):
+        a.setflags(write=False)
+    g = matd.grad("X: m x n; w: n; y: m; norm(X w - y)^2", "w", X=X, w=w, y=y)
+    np.testing.assert_allclose(g, 2 * X.T @ (X @ w - y), rtol=1e-12)
+    same = matd.grad("x: n; x^T x / 2", "x", x=w)      # the gradient is x itself
+    np.testing.assert_array_equal(same, w)
+    assert not np.shares_memory(same, w) and same.flags.writeable
+    assert not np.shares_memory(matd.eval("x: n; x", x=w), w)
+
+
+def test_a_large_npy_is_memory_mapped_read_only(tmp_path):
+    from matd.cli.inputs import MMAP_FLOOR, load_value
+    rng = np.random.default_rng(2)
+    big = rng.standard_normal((MMAP_FLOOR // 8 // 100 + 1, 100))
+    small = rng.standard_normal((3, 4))
+    for a, mapped in ((big, True), (np.asfortranarray(big), True), (small, False)):
+        np.save(tmp_path / "a.npy", a)
+        got, where = load_value("A", str(tmp_path / "a.npy"))
+        assert isinstance(got, np.memmap) == mapped and not (mapped and got.flags.writeable)
+        np.testing.assert_array_equal(got, a)
+        del got
+    np.save(tmp_path / "X.npy", big)
+    before = (tmp_path / "X.npy").read_bytes()
+    out = tmp_path / "g.npy"
+    rc, _, err = run("grad", "X: m x n; sum(exp(-X) .* X) + norm(X)^2", "--wrt", "X",
+                     "--at", f"X={tmp_path / 'X.npy'}", "--out", str(out))
+    assert rc == 0, err
+    np.testing.assert_allclose(np.load(out), np.exp(-big) * (1 - big) + 2 * big, rtol=1e-12)
+    assert (tmp_path / "X.npy").read_bytes() == before
+    rc, _, err = run("grad", "X: m x n; sum(exp(X))", "--wrt", "X", "--at",
+                     f"X={tmp_path / 'X.npy'}", "--out", str(tmp_path / "X.npy"))
+    assert rc == 0, err                     # written over its own (mapped) input
+    np.testing.assert_allclose(np.load(tmp_path / "X.npy"), np.exp(big), rtol=1e-12)
+
+
+def test_a_nonfinite_large_npy_input_is_named(tmp_path):
+    from matd.cli.inputs import MMAP_FLOOR
+    a = np.ones((MMAP_FLOOR // 8 + 10, 1))
+    a[-1] = np.nan
+    np.save(tmp_path / "x.npy", a[:, 0])
+    rc, _, err = run("grad", "x: n; sum(x)", "--wrt", "x", "--at", f"x={tmp_path / 'x.npy'}")
+    assert rc == 2 and "--at x" in err and "NaN" in err, err

@@ -340,3 +340,135 @@ def test_float32_plan():
     got = plan.run({k: v.astype(np.float32) for k, v in env.items()}, dtype=np.float32)[0]
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, ref, rtol=1e-4)
+
+
+# -- diagonal matrices are vectors ------------------------------------------------------------
+def dg(v):
+    return np.diag(v[:, 0])
+
+
+# (program, the step kinds it must use, naive numpy formula of env); n = 6, k = 3: no n×n
+# array may be formed (every program's n×n matrices are diagonal)
+DIAGONALS = [
+    ("a, b, c: n; A: n x k; (diag(a) - diag(b) diag(c)) A", ["rowscale"],
+     lambda e: (dg(e["a"]) - dg(e["b"]) @ dg(e["c"])) @ e["A"]),
+    ("v: n; A: n x k; B: k x n; sum(diag(v) A) + tr(B diag(v) A)", ["rowscale"],
+     lambda e: (dg(e["v"]) @ e["A"]).sum() + np.trace(e["B"] @ dg(e["v"]) @ e["A"])),
+    ("v: n; B: k x n; B diag(v) diag(v)", ["colscale"], lambda e: e["B"] @ dg(e["v"]) ** 2),
+    ("v: n; A: n x k; c: scalar; -(A^T diag(v) A) + c A^T diag(v) diag(v) A", ["rowscale"],
+     lambda e: -e["A"].T @ dg(e["v"]) @ e["A"] + e["c"] * e["A"].T @ dg(e["v"]) ** 2 @ e["A"]),
+    ("v: n; A: n x k; (2 I - diag(v)^2) A", ["rowscale"],
+     lambda e: (2 * np.eye(6) - dg(e["v"]) @ dg(e["v"])) @ e["A"]),
+    ("v, w: n; A: n x k; (diag(v) + diag(w)^T) A", ["rowscale"],
+     lambda e: (dg(e["v"]) + dg(e["w"])) @ e["A"]),
+    ("v: n; tr(diag(v) diag(v)) + sum(diag(v) - I)", [],
+     lambda e: (e["v"] ** 2).sum() + e["v"].sum() - 6),
+    ("v: n; A: n x k; x: k; (diag(v) diag(exp(v)) - 3 I) A x", ["rowscale"],
+     lambda e: (dg(e["v"] * np.exp(e["v"])) - 3 * np.eye(6)) @ e["A"] @ e["x"]),
+]
+
+
+@pytest.mark.parametrize("src,kinds,naive", DIAGONALS,
+                         ids=[s[0].split("; ")[-1] for s in DIAGONALS])
+def test_diagonals_stay_vectors(src, kinds, naive):
+    prog, plan = compile_(src, {"n": 6, "k": 3})
+    assert not any(st.shape == (6, 6) for st in plan.steps), plan.describe()
+    for k in kinds:
+        assert k in plan.kinds(), plan.describe()
+    env = inputs(prog, plan)
+    close(run(plan, env), naive(env))
+
+
+@pytest.mark.parametrize("src,kind,naive", [
+    ("v: n; A: n x n; A + diag(v)", "adddiag", lambda e: e["A"] + dg(e["v"])),
+    ("v: n; c: scalar; A: n x n; A^T - c I + diag(v) - A", "adddiag",
+     lambda e: e["A"].T - e["c"] * np.eye(6) + dg(e["v"]) - e["A"]),
+    ("a, b: n; diag(a) - diag(b) diag(a)", "diagonal", lambda e: dg(e["a"] - e["b"] * e["a"])),
+    ("v: n; A: n x n; diag(v) .* A", "diagonal", lambda e: dg(e["v"]) * e["A"]),
+])
+def test_a_diagonal_in_a_dense_result_is_added_or_formed_once(src, kind, naive):
+    """Only the result is n×n (and A, A^T where given): no n×n diagonal alongside."""
+    prog, plan = compile_(src, {"n": 6})
+    assert kind in plan.kinds(), plan.describe()
+    made = [st for st in plan.steps if st.shape == (6, 6) and st.kind not in ("input",)
+            and st.label != "transpose" and st.kind not in ("adddiag", "diagonal")
+            and st.kind != "combine"]
+    assert made == [], plan.describe()
+    env = inputs(prog, plan)
+    kept = {k: v.copy() for k, v in env.items()}
+    close(run(plan, env), naive(env))
+    close(run(plan, env), naive(env))              # a second run: the same numbers
+    for k in env:
+        np.testing.assert_array_equal(env[k], kept[k])
+
+
+def test_logistic_hessian_has_no_m_by_m_intermediate():
+    """sum(log(1 + exp(-y ∘ X w))): its Hessian Xᵀ diag(y) (diag(…) - diag(…)) X is one
+    vector scaling X's rows and one product; nothing m×m, one m×n, the n×n result."""
+    from matd.core.derive import derive
+    prog = parse_program("X: m x n; w: n; y: m; sum(log(1 + exp(-y .* (X w))))")
+    H = derive(prog, ["w"], 2).results[0].derivative
+    m, n = 40, 7
+    plan = Plan([H], {"m": m, "n": n})
+    big = [st for st in plan.steps if st.shape[0] * st.shape[1] > m and st.kind != "input"
+           and st.label != "transpose"]
+    assert [st.shape for st in big] == [(m, n), (n, n)], plan.describe()
+    assert not any(st.kind == "kernel" and st.label == "neg" and st.shape == (n, n)
+                   for st in plan.steps), plan.describe()   # the sign is on the vector
+    rng = np.random.default_rng(3)
+    X, w = rng.standard_normal((m, n)), rng.standard_normal((n, 1))
+    y = np.where(rng.random((m, 1)) > 0.5, 1.0, -1.0)
+    s = 1 / (1 + np.exp(-y * (X @ w)))
+    close(plan.run({"X": X, "w": w, "y": y})[0], X.T @ (s * (1 - s) * X))
+
+
+# -- finiteness: inputs and results checked once; a step blamed only on trouble ----------------
+def test_a_run_checks_inputs_and_results_not_every_step(monkeypatch):
+    import matd.core.plan as plan_module
+    prog, plan = compile_("X: m x n; W: n x n; Z = X W; sum(tanh(Z) .* exp(-Z)) + sum(X)",
+                          {"m": 5, "n": 4})
+    env = inputs(prog, plan)
+    seen = []
+    real = plan_module.all_finite
+    monkeypatch.setattr(plan_module, "all_finite", lambda xp, v: seen.append(v) or real(xp, v))
+    plan.run(env)
+    assert len(seen) == 3, len(seen)         # X, W and the result
+    seen.clear()
+    plan.run(env, inputs_checked=True)
+    assert len(seen) == 1                    # the result alone
+
+
+@pytest.mark.parametrize("src,env,what", [
+    ("x: n; sum(log(x - 1) + x)", {"x": np.array([[0.5], [2.0]])}, "log(x - 1)"),
+    ("x: n; A: n x n; A exp(x .* x)", {"x": np.array([[30.0], [1.0]]), "A": np.eye(2)},
+     "exp(x .* x)"),
+])
+def test_a_nonfinite_intermediate_is_blamed_on_its_step(src, env, what):
+    prog = parse_program(src)
+    plan = Plan([prog.result], {"n": 2})
+    for checked in (False, True):
+        with pytest.raises(NumericError) as info:
+            plan.run(env, inputs_checked=checked)
+        assert what in info.value.message and "not finite" in info.value.message, \
+            info.value.message
+
+
+def test_a_nonfinite_input_is_named_even_when_said_to_be_checked():
+    prog, plan = compile_("x: n; sum(exp(x))", {"n": 2})
+    with pytest.raises(NumericError, match="value of x is not finite"):
+        plan.run({"x": np.array([[np.nan], [1.0]])}, inputs_checked=True)
+    with pytest.raises(NumericError, match="value of x is not finite"):
+        plan.run({"x": np.array([[np.inf], [1.0]])})
+
+
+def test_read_only_inputs_are_never_written():
+    """Elementwise steps reuse dying temporaries in place, never a given array (even one
+    that a kernel hands back as it is)."""
+    src = "X: m x n; W: n x n; Z = X W; (1 - tanh(Z) .^ 2) .* exp(-X) + sigmoid(X) - X + X .* X"
+    prog, plan = compile_(src, {"m": 5, "n": 4})
+    env = inputs(prog, plan)
+    for v in env.values():
+        v.setflags(write=False)
+    X, W = env["X"], env["W"]
+    Z = X @ W
+    close(run(plan, env), (1 - np.tanh(Z) ** 2) * np.exp(-X) + 1 / (1 + np.exp(-X)) - X + X * X)

@@ -198,9 +198,10 @@ def test_no_where_name_holds_a_differential(program, wrt, shapes):
         for line in tex.splitlines():
             if line.startswith(r"\text{where }"):
                 assert r"\mathrm{d}" not in line, line
-    for line in matd("diff", program, *flags, "--format", "json").splitlines():
-        obj = json.loads(line)
-        for st in obj["differential"].split("; ")[:-1]:
+    top = json.loads(matd("diff", program, *flags, "--format", "json"))
+    shared = [f"{d['name']} = {d['body']}" for d in top.get("definitions", [])]
+    for obj in top.get("results", [top]):
+        for st in shared + obj["differential"].split("; ")[:-1]:
             if " = " in st:
                 assert not any(re.search(rf"\b{d}\b", st) for d in dnames), st
     # df read back, along a direction, is the gradient's inner product with it

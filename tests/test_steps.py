@@ -22,7 +22,8 @@ H = 1e-6
 def steps_json(program: str, *args: str) -> list[dict]:
     rc, out, err = run("diff", program, *args, "--steps", "--format", "json")
     assert rc == 0, err
-    return [json.loads(line) for line in out.splitlines()]
+    top = json.loads(out)             # by several variables, one object with their results
+    return top.get("results", [top])
 
 
 def steps_text(program: str, *args: str) -> str:
