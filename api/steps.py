@@ -90,8 +90,9 @@ def _second_order_heading(st) -> str:
 def render_steps(d, names) -> list:
     """The text lines (with ``matd diff``'s (line, label length, shape length) layout) of
     the derivation: ``lhs = rhs    [rule]``, each new shared name on a ``where`` line."""
-    from matd.core.printers import with_where
+    from matd.core.printers import WhereRows
     names = step_names(d.steps, names)
+    rows = WhereRows(names, "unicode")
     lines = ["derivation:"]
     seen: set = set()
     heading = None
@@ -102,7 +103,7 @@ def render_steps(d, names) -> list:
         defs: list = []
 
         def show(node):
-            got, text = with_where(node, names, "unicode")
+            got, text = rows(node)
             defs.extend(got)
             return text
         lhs, rhs = _sides(st, show)
@@ -175,9 +176,10 @@ def _symbol(c: str) -> str:
 def render_steps_latex(d, names) -> str:
     """The derivation as an ``align*`` block: ``lhs &= rhs && \\text{rule}`` rows, each new
     shared name on a ``\\text{where } s_{1} &= …`` row."""
-    from matd.core.printers import with_where
+    from matd.core.printers import WhereRows
     from matd.formats import where_rows
     names = step_names(d.steps, names)
+    rows = WhereRows(names, "latex")
     out = [r"\begin{align*}"]
     seen: set = set()
     heading = None
@@ -188,7 +190,7 @@ def render_steps_latex(d, names) -> str:
         defs: list = []
 
         def show(node):
-            got, text = with_where(node, names, "latex")
+            got, text = rows(node)
             defs.extend(got)
             return text
         rule = rf"\text{{{latex_text(st.rule)}}}"
@@ -232,7 +234,7 @@ def steps_records(prog, d, names) -> tuple[dict, dict]:
     once the variable's ``steps_preamble`` (the declarations of the variables and of the
     dX's the steps use, and the definitions of the names they use) is put before it.
     Returns ({wrt: [objects]}, {wrt: preamble})."""
-    from matd.core.printers import declarations, with_where
+    from matd.core.printers import WhereRows, declarations
     names = step_names(d.steps, names, set(prog.variables) | set(prog.dims)
                        | set(prog.functions) | set(prog.definitions))
     objs: dict = {}
@@ -241,10 +243,11 @@ def steps_records(prog, d, names) -> tuple[dict, dict]:
         mine = [st for st in d.steps if st.wrt in (None, r.wrt)]
         defs: dict = {}
         items = []
+        rows = WhereRows(names, "matd")
         for st in mine:
             sides = []
             for node in (st.node, st.result):
-                got, text = with_where(node, names, "matd")
+                got, text = rows(node)
                 for name, body in got:
                     defs.setdefault(name, body)
                 sides.append(text)

@@ -775,15 +775,26 @@ def where_all(roots, names: dict, fmt: str = "matd", with_nodes: bool = False) -
     >>> where_all([f.args[1], f], {y: "y"})
     [([('y', 'A x')], 'sum(y)'), ([], 'tr(y y^T) + sum(y)')]
     """
-    p = _Printer(fmt, names)
-    seen: set[int] = set()
-    out = []
-    for root in roots:
-        new = walk_new(root, seen, [])
+    rows = WhereRows(names, fmt, with_nodes)
+    return [rows(root) for root in roots]
+
+
+class WhereRows:
+    """``where_all`` one row at a time, for renderers that interleave rows with their own
+    text (the steps of ``--steps``): ``rows(root)`` is (the definitions root uses that no
+    earlier row used, its text), with one printer and one walk for all the rows."""
+
+    def __init__(self, names: dict, fmt: str = "matd", with_nodes: bool = False):
+        self.names, self.with_nodes = names, with_nodes
+        self.printer = _Printer(fmt, names)
+        self.seen: set[int] = set()
+
+    def __call__(self, root: Node):
+        names, p = self.names, self.printer
+        new = walk_new(root, self.seen, [])
         if new and new[-1] is root and root in names:
-            seen.discard(id(root))     # printed whole here; a row that uses it defines it
-        defs = [(names[n], p.go(n, top=True)[0]) + ((n,) if with_nodes else ())
+            self.seen.discard(id(root))     # printed whole here; a row that uses it defines it
+        defs = [(names[n], p.go(n, top=True)[0]) + ((n,) if self.with_nodes else ())
                 for n in new if n in names and n is not root]
-        out.append((defs, p.go(root, top=True)[0]))
-    return out
+        return defs, p.go(root, top=True)[0]
 

@@ -299,3 +299,31 @@ def test_docstring_examples_run():
     import matd.steps
     result = doctest.testmod(matd.steps)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "json"])
+def test_steps_are_printed_in_work_linear_in_the_derivation(fmt, monkeypatch):
+    """The rows of --steps share one printer and one walk (a printer per step printed the
+    shared parts once per step: 5.7 s for a product of 174 factors, a fuzz-found hang)."""
+    import matd.core.printers as printers
+    from matd.cli.diff import DiffOptions, run_diff
+    from matd.formats import View, _names
+    from matd.steps import render_steps, render_steps_latex, steps_records
+    count = {"n": 0}
+    render = printers._Printer.render
+
+    def counted(self, node):
+        count["n"] += 1
+        return render(self, node)
+    monkeypatch.setattr(printers._Printer, "render", counted)
+    work = []
+    for k in (20, 40, 80):
+        program = "X: m x n; w: n; y: m; x: 1; norm(X w - y)^2 / " + "x^T " * k + "2 m"
+        opts = DiffOptions(program, (), 1, fmt, "numerator", None, True)
+        prog, d = run_diff(opts)
+        names = _names(prog, d, View(fmt))
+        count["n"] = 0
+        {"text": lambda: render_steps(d, names), "latex": lambda: render_steps_latex(d, names),
+         "json": lambda: steps_records(prog, d, names)}[fmt]()
+        work.append(count["n"])
+    assert work[2] <= 2.6 * work[1] and work[1] <= 2.6 * work[0], work
