@@ -42,6 +42,7 @@ def imports(argv: list[str]) -> tuple[set[str], list[tuple[int, str]], int]:
     """Top-level packages imported by `matd ARGV` (from -X importtime), the largest
     top-level imports (cumulative µs, name), and the exit status."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # .pyc files, as installed (warm-up writes)
     env.pop("PYTHONIMPORTTIME", None)
     p = subprocess.run([PY, "-X", "importtime", MATD, *argv], capture_output=True, text=True,
                        env=env, check=False)

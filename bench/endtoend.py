@@ -49,6 +49,7 @@ CASES = [
 
 def env_one_thread() -> dict:
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # .pyc files, as installed (warm-up writes)
     for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # numpy's fast kernel (README)
         env.pop(v, None)
     for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

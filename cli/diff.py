@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import click
 
-from matd.cli.batch import emit
+from matd.cli.echo import emit
 from matd.cli.sources import expression_source
 from matd.formats import (FORMATS, LABELS, View, _names, render_json,  # noqa: F401
                           render_latex, render_matd, render_numpy, render_text)

@@ -291,11 +291,22 @@ def parse_dims(text: str | None) -> dict:
     return out
 
 
+def _create_beside(folder: str, suffix: str) -> tuple[int, str]:
+    """A new, empty file of a name no one else has in ``folder`` (the mode from the umask,
+    as for any new file): (descriptor, path).  Like tempfile.mkstemp, without importing
+    tempfile (shutil, random) at every start."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".matd-{os.getpid()}-{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in '{folder}'")
+
+
 def write_atomic(path: str, arrays: dict) -> None:
     """Write .npy (one array) or .npz via a temporary file renamed into place: either the
     whole result is there, or nothing changed.  The file's mode honours the umask."""
-    import tempfile
-
     import numpy as np
     low = path.lower()
     if not low.endswith((".npy", ".npz")):
@@ -308,15 +319,12 @@ def write_atomic(path: str, arrays: dict) -> None:
     if not os.path.isdir(folder):
         raise InputError(f"--out {path}: no such folder '{folder}'")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".matd-", suffix=low[-4:])
+        fd, tmp = _create_beside(folder, low[-4:])
     except OSError as e:
         raise InputError(f"--out {path}: cannot write in '{folder}': {e.strerror or e}") \
             from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), 0o666 & ~umask)   # mkstemp made it 0600
             if low.endswith(".npy"):
                 np.save(fh, next(iter(arrays.values())))
             else:

@@ -3,13 +3,12 @@
 stdout (text that ``np.loadtxt`` reads, or JSON); check reports go to stderr."""
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 
 import click
 
-from matd.cli.batch import emit
+from matd.cli.echo import emit
 from matd.cli.inputs import load_value, parse_at, parse_dims, write_atomic
 from matd.cli.sources import expression_source
 from matd.core.errors import MatdError
@@ -191,6 +190,7 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, batch):
     if out:
         write_atomic(out, {"value": v})
     elif fmt == "json":
+        import json
         emit(json.dumps(value_object(v)))
     else:
         show("", v)
@@ -236,6 +236,7 @@ def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out
     if out:
         write_atomic(out, results)
     elif fmt == "json":
+        import json
         emit(json.dumps({"wrt": list(results), "order": int(order),
                          "shape": {k: list(v.shape) for k, v in results.items()},
                          "derivative": {k: v.tolist() for k, v in results.items()},

@@ -14,7 +14,6 @@ Declarations are checked, never overridden.
 """
 from __future__ import annotations
 
-import difflib
 from typing import NamedTuple
 
 from matd.core.errors import MatdError, ShapeError, Span
@@ -115,6 +114,7 @@ def unknown_function_hint(fn: str, user: set = frozenset()) -> str:
         return f"matd writes it {ELSEWHERE[fn.lower()]} ({where})"
     want = family(fn)
     pool = [f for f in FUNCTIONS if want is None or family(f) == want] + sorted(user)
+    import difflib
     close = difflib.get_close_matches(fn, pool, n=1, cutoff=0.75)
     if close:
         return f"did you mean '{close[0]}'? ({where})"

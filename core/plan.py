@@ -106,6 +106,8 @@ class Plan:
         self.out_slots = [self.compile(r) for r in self.outputs]
         self._numbers: dict = {}   # 1×1 constants (not results), made once per namespace, dtype
         self._results = {id(self.steps[s]) for s in self.out_slots}
+        self._compiled: dict = {}  # dtype -> the straight-line function (numpy)
+        self.fallbacks = 0         # runs the straight-line function gave back to the loop
 
     # -- compiling ------------------------------------------------------------------
     def shape(self, n: Node) -> tuple[int, int]:
@@ -362,17 +364,24 @@ class Plan:
         """One pass over the steps; ``blame``: check every value as it is made and raise at
         the first step that turns finite arguments into NaN/Inf (before buffers are reused)."""
         self._check_memory(dtype)
+        numpy = getattr(xp, "__name__", "") == "numpy"
+        given = {id(v) for v in env.values()} | {id(v) for v in denv.values()}
+        if numpy and not blame:
+            try:
+                return self._straight(xp, dtype)(env, denv, given)
+            except Exception:  # noqa: BLE001 - the loop below runs it again, and names it
+                self.fallbacks += 1
         steps = self.steps
         vals: list = [None] * len(steps)
         finite = [True] * len(steps)
         frees = self._frees()
-        fuse = self._fusable() if "numpy" in getattr(xp, "__name__", "") else None
-        given = {id(v) for v in env.values()} | {id(v) for v in denv.values()}
+        fuse = self._fusable() if numpy or "numpy" in getattr(xp, "__name__", "") else None
         for i, st in enumerate(steps):
             try:
-                v = self._fused(st, vals, fuse[i], given) if fuse and fuse[i] else None
+                a = [vals[j] for j in st.args]
+                v = self._fused(st, a, fuse[i], given) if fuse and fuse[i] else None
                 if v is None:
-                    v = self._step(st, vals, env, denv, xp, dtype)
+                    v = self._step(st, a, env, denv, xp, dtype)
             except MatdError:
                 raise
             except MemoryError as e:   # also CuPy's OutOfMemoryError
@@ -396,6 +405,16 @@ class Plan:
             for j in frees[i]:  # a temporary no later step reads is freed
                 vals[j] = None
         return [vals[s] for s in self.out_slots]
+
+    def _straight(self, xp, dtype):
+        """The plan as one straight-line function on numpy (core/straight.py), made once
+        per dtype."""
+        key = str(dtype)
+        fn = self._compiled.get(key)
+        if fn is None:
+            from matd.core.straight import compile_numpy
+            fn = self._compiled[key] = compile_numpy(self, xp, dtype)
+        return fn
 
     def _frees(self):
         """frees[i]: the slots whose last reader is step i (freed after it)."""
@@ -425,20 +444,20 @@ class Plan:
             self._fuse = fuse
         return self._fuse
 
-    def _fused(self, st: Step, vals, at: tuple, given=frozenset()):
+    def _fused(self, st: Step, args, at: tuple, given=frozenset()):
         """numpy only: an elementwise step writes into a dying temporary of its own shape
         instead of allocating (chains like 1 - tanh(Z).^2 reuse one buffer); never into
-        an array the caller gave (``given``: their ids).  ``at``: the candidates."""
+        an array the caller gave (``given``: their ids).  ``args``: the step's argument
+        arrays; ``at``: the candidates among them."""
         import numpy as np
-        k = next((k for k in at if self._dying(st.args[k], vals, st, np, given)), None)
+        k = next((k for k in at if _dying(k, args, np, given)), None)
         if k is None:
             return None
-        buf = vals[st.args[k]]
+        buf = args[k]
         if st.kind == "combine":
-            return _combine_into(np, buf, k, [vals[j] for j in st.args], st.extra)
+            return _combine_into(np, buf, k, args, st.extra)
         if st.kind == "adddiag":
-            return _add_onto_diagonal(np, buf, vals[st.args[1]])
-        args = [vals[j] for j in st.args]
+            return _add_onto_diagonal(np, buf, args[1])
         if st.kind == "powc":   # x.^2
             return np.multiply(args[0], args[0], out=buf)
         f = getattr(np, _UFUNCS[st.label])
@@ -451,8 +470,7 @@ class Plan:
             f(buf, extra, out=buf)
         return buf
 
-    def _step(self, st: Step, vals, env, denv, xp, dtype):
-        a = [vals[j] for j in st.args]
+    def _step(self, st: Step, a, env, denv, xp, dtype):
         n, kind = st.node, st.kind
         if kind == "input":
             which, name = st.extra
@@ -528,17 +546,6 @@ class Plan:
                                    "positive definite (Cholesky failed in logdet)")
             return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
         raise AssertionError(kind)  # pragma: no cover
-
-    @staticmethod
-    def _dying(j: int, vals, st: Step, np, given=frozenset()) -> bool:
-        """Slot j's array (a candidate of ``_fusable``) may take step st's result: a numpy
-        array of its own, writable, not one the caller gave, and no other argument of st
-        is a view of it (tril(M) + tril(M)ᵀ must not write into tril(M) while reading its
-        transpose)."""
-        a = vals[j]
-        return isinstance(a, np.ndarray) and id(a) not in given and a.flags.writeable and \
-            a.flags.owndata and not any(k != j and np.may_share_memory(a, vals[k])
-                                        for k in st.args)
 
     def describe(self) -> list[str]:
         """One line per step, for tests and ``--explain``."""
@@ -673,6 +680,16 @@ def _combine_into(np, buf, at: int, vals: list, signs: tuple):
     if flip:
         np.negative(buf, out=buf)
     return buf
+
+
+def _dying(k: int, args, np, given=frozenset()) -> bool:
+    """A step's k-th argument (a candidate of ``_fusable``) may take its result: a numpy
+    array of its own, writable, not one the caller gave, and no other argument is a view
+    of it (tril(M) + tril(M)ᵀ must not write into tril(M) while reading its transpose)."""
+    a = args[k]
+    return isinstance(a, np.ndarray) and id(a) not in given and a.flags.writeable and \
+        a.flags.owndata and not any(i != k and np.may_share_memory(a, b)
+                                    for i, b in enumerate(args))
 
 
 def _dense_diagonal(xp, v, dtype):
