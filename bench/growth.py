@@ -14,6 +14,7 @@ variables or the power), for k = 4, 8, 16, 32, 64 where feasible:
   manyvars   norm(A1 x1 + ⋯ + Ak xk - y)^2           by all 2k + 1 variables
   power      tr(A X^k)                               a matrix power
   product    tr(A X X ⋯ X)                           the same power written out
+  nested     norm(exp(exp(⋯ exp(A x))) - y)^2        k nested entrywise functions
 
 What is timed, per k (in-process, median over repeats after a warm-up): parse_program +
 derive (every variable the family asks for) + printing each result's differential and
@@ -114,9 +115,17 @@ def product(k):
     return f"X: n x n; tr(A {' '.join(['X'] * k)})", ["X"]
 
 
+def nested(k):
+    e = "A x"
+    for _ in range(k):
+        e = f"exp({e})"
+    return f"A: n x n; x, y: n; norm({e} - y)^2", ["x"]
+
+
 FAMILIES = {"chain": chain, "gram": gram, "quadsum": quadsum, "entrywise": entrywise,
             "nestinv": nestinv, "longsum": longsum, "deepdef": deepdef,
-            "deepsum": deepsum, "manyvars": manyvars, "power": power, "product": product}
+            "deepsum": deepsum, "manyvars": manyvars, "power": power, "product": product,
+            "nested": nested}
 
 
 def run_matd(src: str, wrt):

@@ -344,9 +344,20 @@ def _hadamard(a: Node, b: Node) -> Node:
         return a
     if a.is_scalar:
         return smul(a, b)
-    if b.op == "hadamard":             # associative: a ∘ (b ∘ c) = (a ∘ b) ∘ c, printed a ∘ b ∘ c
-        return _hadamard(_hadamard(a, b.args[0]), b.args[1])
-    return make("hadamard", a, b)
+    if b.op == "hadamard" and _chain_length(b) <= _REASSOCIATE:
+        return _hadamard(_hadamard(a, b.args[0]), b.args[1])   # associative: a ∘ b ∘ c
+    return make("hadamard", a, b)   # a long chain is shared whole, not rebuilt per factor
+
+
+_REASSOCIATE = 16   # a ∘ (b ∘ c ∘ …) is rebuilt as a ∘ b ∘ c ∘ … up to this many factors
+
+
+def _chain_length(b: Node) -> int:
+    """How many factors b's left-deep ∘ chain has, counted up to _REASSOCIATE + 1."""
+    k = 1
+    while b.op == "hadamard" and k <= _REASSOCIATE:
+        b, k = b.args[0], k + 1
+    return k
 
 
 def div(a: Node, s) -> Node:

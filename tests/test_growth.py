@@ -75,8 +75,15 @@ def product(k):          # the same power written out
     return f"X: n x n; tr(A {' '.join(['X'] * k)})", ["X"]
 
 
-def results(src, wrt):
-    d = derive(parse_program(src), wrt)
+def nested(k):           # norm(exp(exp(⋯ exp(A x))) - y)²: k nested entrywise functions
+    e = "A x"
+    for _ in range(k):
+        e = f"exp({e})"
+    return f"A: n x n; x, y: n; norm({e} - y)^2", ["x"]
+
+
+def results(src, wrt, order=1):
+    d = derive(parse_program(src), wrt, order)
     return [x for r in d.results for x in (r.differential, r.derivative) if x is not None]
 
 
@@ -91,7 +98,7 @@ def dag(roots) -> tuple[int, int]:
     return len(seen), sum(len(n.args) for n in seen)
 
 
-def work(monkeypatch, src, wrt) -> tuple[int, int]:
+def work(monkeypatch, src, wrt, order=1) -> tuple[int, int]:
     """(nodes the simplifier applied its rules at, their arguments) deriving src."""
     count = [0, 0]
     node = S.Simplifier.node
@@ -102,8 +109,22 @@ def work(monkeypatch, src, wrt) -> tuple[int, int]:
         return node(self, n, depth)
     with monkeypatch.context() as m:
         m.setattr(S.Simplifier, "node", counted)
-        results(src, wrt)
+        results(src, wrt, order)
     return count[0], count[1]
+
+
+def built(monkeypatch, src, wrt, order=1) -> int:
+    """How many nodes the algebra's constructors were asked for, deriving src."""
+    count = [0]
+    make = A.make
+
+    def counted(op, *args, **kw):
+        count[0] += 1
+        return make(op, *args, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(A, "make", counted)
+        results(src, wrt, order)
+    return count[0]
 
 
 # family: (k, and how much the result's nodes, its edges and the simplifier's work may grow
@@ -120,6 +141,7 @@ BOUNDS = {
     power: (16, 2.2, 2.2, 2.3),
     # was cubic (X X merged pair by pair); the reverse pass makes Aᵀ Xᵀ ⋯ Xᵀ still: O(k²) args
     product: (16, 2.2, 2.2, 2.8),
+    nested: (32, 2.2, 2.2, 2.3),
 }
 
 
@@ -133,6 +155,19 @@ def test_growth_is_bounded(fam, monkeypatch):
     assert n2 <= nodes * n1, (n1, n2)
     assert e2 <= edges * e1, (e1, e2)
     assert w2 <= simp * w1 and a2 <= simp * a1, ((w1, a1), (w2, a2))
+
+
+def test_nested_functions_have_a_hessian_linear_in_depth(monkeypatch):
+    # the chain rule prepends a factor to a ∘ chain at each level: rebuilding the chain
+    # each time (to keep it left-deep) was quadratic (3.3 s at depth 400)
+    n1, e1 = dag(results(*nested(64), order=2))
+    n2, e2 = dag(results(*nested(128), order=2))
+    w1, a1 = work(monkeypatch, *nested(64), order=2)
+    w2, a2 = work(monkeypatch, *nested(128), order=2)
+    b1, b2 = built(monkeypatch, *nested(64), order=2), built(monkeypatch, *nested(128), order=2)
+    assert n2 <= 2.2 * n1 and e2 <= 2.2 * e1, ((n1, e1), (n2, e2))
+    assert w2 <= 2.3 * w1 and a2 <= 2.3 * a1, ((w1, a1), (w2, a2))
+    assert b2 <= 2.3 * b1, (b1, b2)
 
 
 def test_product_written_out_is_the_power():
