@@ -72,7 +72,7 @@ def diff(text: str, wrt: str | Sequence[str] | None = None, order: int = 1,
     return diff_source(_source(text), wrt, order, layout, steps)
 
 
-def _inputs(at, arrays, dims, random, seed, device, dtype):
+def _inputs(at, arrays, dims, random, seed, device, dtype, backend="numpy", chunks=None):
     from matd.numbers import Inputs
     given = dict(at or {})
     for name, a in arrays.items():
@@ -80,16 +80,19 @@ def _inputs(at, arrays, dims, random, seed, device, dtype):
             raise MatdError(f"{name} is given twice (in at= and as a keyword)")
         given[name] = a
     return Inputs(arrays=given, dims=dict(dims or {}), random=random, seed=seed,
-                  device=device, dtype=dtype)
+                  device=device, dtype=dtype, backend=backend, chunks=chunks)
 
 
 def eval(text: str, *, at: Mapping[str, Any] | None = None, dims: Mapping[str, int] | None = None,
          random: bool = False, seed: int | None = None, device: str = "cpu",
-         dtype: str = "float64", **arrays: Any) -> numpy.ndarray:
+         dtype: str = "float64", backend: str = "numpy", chunks: int | str | None = None,
+         **arrays: Any) -> numpy.ndarray:
     """The value of the program's last expression at the given arrays (keywords by variable
     name; ``at={...}`` for names such as ``dims`` or ``seed``).  ``random`` draws the variables
     not given (respecting spd, sym, orth, diag; ``dims`` sizes their dims, 3 by default);
-    ``device="gpu"`` runs on CuPy.  Returns a numpy array (0-d for a scalar).
+    ``device="gpu"`` runs on CuPy; ``backend="dask"`` on chunked Dask arrays (dask arrays
+    may be given; ``chunks``: the rows of a block, or "auto"), computed once.  Returns a
+    numpy array (0-d for a scalar).
 
     >>> eval("x: n; norm(x)^2", x=[3.0, 4.0]).item()
     25.0
@@ -97,13 +100,15 @@ def eval(text: str, *, at: Mapping[str, Any] | None = None, dims: Mapping[str, i
     ()
     """
     from matd.numbers import evaluate
-    return evaluate(_source(text), _inputs(at, arrays, dims, random, seed, device, dtype))
+    return evaluate(_source(text), _inputs(at, arrays, dims, random, seed, device, dtype,
+                                           backend, chunks))
 
 
 def grad(text: str, wrt: str | Sequence[str], order: int = 1, *,
          at: Mapping[str, Any] | None = None, dims: Mapping[str, int] | None = None,
          random: bool = False, seed: int | None = None, device: str = "cpu",
-         dtype: str = "float64", **arrays: Any) -> numpy.ndarray | dict[str, numpy.ndarray]:
+         dtype: str = "float64", backend: str = "numpy", chunks: int | str | None = None,
+         **arrays: Any) -> numpy.ndarray | dict[str, numpy.ndarray]:
     """The derivative of the program's last expression by ``wrt`` at the given arrays, as
     ``matd grad`` computes it: an array of shape(f) + shape(X) (order 2: the Hessian,
     shape(X) + shape(X)); with a list of variables, a dict of them.  Arrays and the other
@@ -118,7 +123,8 @@ def grad(text: str, wrt: str | Sequence[str], order: int = 1, *,
     from matd.numbers import derivatives
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     results, _ = derivatives(_source(text), names, order,
-                             _inputs(at, arrays, dims, random, seed, device, dtype))
+                             _inputs(at, arrays, dims, random, seed, device, dtype, backend,
+                                     chunks))
     return results[names[0]] if isinstance(wrt, str) else results
 
 

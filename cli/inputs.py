@@ -66,16 +66,11 @@ def _read_npy(fh, avail: int, what: str, mappable: bool = False):
     read-only instead of copied in, so pages are read as the computation needs them
     and nothing can write into the file."""
     import numpy as np
-    from numpy.lib import format as npf
+
+    from matd.core.stores import npy_header
     start = fh.tell()
     try:
-        version = npf.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = npf.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = npf.read_array_header_2_0(fh)
-        else:
-            shape, fortran, dtype = npf._read_array_header(fh, version)   # 3.0: utf-8 header
+        shape, fortran, dtype = npy_header(fh)
     except Exception as e:  # noqa: BLE001 - any malformed header is an input error
         raise InputError(f"{what} is not a .npy array ({e})") from None
     if dtype.hasobject:

@@ -3,6 +3,7 @@
 stdout (text that ``np.loadtxt`` reads, or JSON); check reports go to stderr."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ class NumOptions:
     device: str
     dtype: str
     fmt: str
+    backend: str = "numpy"
+    chunks: str | None = None
+    scheduler: str | None = None
 
 
 def numeric_options(f):
@@ -60,6 +64,17 @@ def numeric_options(f):
                      show_default=True, help="Floating-point type of the computation."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="How to print the result."),
+        click.option("--backend", type=click.Choice(["numpy", "dask"]), default="numpy",
+                     show_default=True, help="dask: inputs in chunks, read by the workers "
+                     "(.npy, shards, .zarr, .h5), computed once, out of core "
+                     "(pip install 'matd[dask]')."),
+        click.option("--chunks", default=None, metavar="ROWS|auto",
+                     help="With --backend dask: cut every axis longer than ROWS into blocks "
+                     "of ROWS (default auto: about 32 MiB of the widest input)."),
+        click.option("--scheduler", default=None,
+                     metavar="threads|local[:N]|tcp://HOST:PORT|FILE.json",
+                     help="With --backend dask: where to compute (default threads; local:N "
+                     "starts N workers on 127.0.0.1; pip install 'matd[distributed]')."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -70,11 +85,62 @@ def inputs_of(opts: NumOptions):
     """The library's Inputs from the flags: --at values read (files, literals, -), --dims."""
     from matd.numbers import Inputs
     dims = parse_dims(opts.dims)
+    if opts.backend != "dask" and (opts.chunks is not None or opts.scheduler is not None):
+        flag = "--chunks" if opts.chunks is not None else "--scheduler"
+        raise MatdError(f"{flag} is for --backend dask", hint="add --backend dask")
     arrays, where = {}, {}
     for name, text in parse_at(opts.at):
-        arrays[name], where[name] = load_value(name, text)
+        stored = None
+        if opts.backend == "dask":   # a file the workers read themselves, never loaded here
+            from matd.core.stores import lazy_input
+            stored = lazy_input(name, text)
+        if stored is not None:
+            arrays[name], where[name] = stored, stored.where
+        else:
+            arrays[name], where[name] = load_value(name, text)
     return Inputs(arrays=arrays, where=where, dims=dims, random=opts.random, seed=opts.seed,
-                  device=opts.device, dtype=opts.dtype)
+                  device=opts.device, dtype=opts.dtype, backend=opts.backend,
+                  chunks=opts.chunks)
+
+
+@contextlib.contextmanager
+def lazy_run(opts: NumOptions):
+    """--backend dask: the scheduler of --scheduler around the command; yields
+    finish(binding, results), which computes them and every check in one pass — into
+    --out, blockwise, when given (then it returns {})."""
+    from matd.core.daskrun import scheduler
+
+    def finish(b, arrays: dict) -> dict:
+        from matd.numbers import finish as compute
+        write = None
+        if opts.out and blockwise(opts.out):
+            from matd.core.stores import pending_write
+            write = pending_write(opts.out, arrays)
+        return compute(b, arrays, write)
+    with scheduler(opts.scheduler):
+        yield finish
+
+
+def blockwise(path: str) -> bool:
+    """Whether --out PATH is written block by block on the dask backend (.npy, .zarr)."""
+    return path.lower().rstrip("/").endswith((".npy", ".zarr"))
+
+
+def write_out(path: str, arrays: dict) -> None:
+    """--out of results in memory: .npy/.npz atomically; .zarr through core/stores.py."""
+    if path.lower().rstrip("/").endswith(".zarr"):
+        import dask
+
+        from matd.core.stores import pending_write
+        w = pending_write(path, arrays)
+        try:
+            dask.compute(*w.tasks)
+        except BaseException:
+            w.abort()
+            raise
+        w.commit()
+        return
+    write_atomic(path, arrays)
 
 
 def prepare(opts: NumOptions, wrt=()):
@@ -172,9 +238,11 @@ def eval_item(opts: NumOptions, shared):
               "go on (exit 2 if any failed). --at (to the items that use the name), --random, "
               "--seed and --dims apply to every item.")
 @memory_guarded
-def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, batch):
+def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, backend, chunks, scheduler,
+          batch):
     from matd.numbers import evaluate
-    opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
+    opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt, backend,
+                      chunks, scheduler)
     if batch:
         from matd.cli.batch import batch_only, run_batch
         batch_only("EXPR", expr is not None)
@@ -186,9 +254,16 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, batch):
     if expr is None:
         raise click.UsageError("Missing argument 'EXPR' (or --batch to read many programs "
                                "from standard input).")
-    v = evaluate(expression_source(expr), inputs_of(opts))
+    if backend == "dask":
+        with lazy_run(opts) as finish:
+            from matd.numbers import lazy_value
+            v, b = lazy_value(expression_source(expr), inputs_of(opts))
+            v = finish(b, {"value": v}).get("value")   # None: written to --out
+    else:
+        v = evaluate(expression_source(expr), inputs_of(opts))
     if out:
-        write_atomic(out, {"value": v})
+        if v is not None:
+            write_out(out, {"value": v})
     elif fmt == "json":
         import json
         emit(json.dumps(value_object(v)))
@@ -216,16 +291,31 @@ def eval_(expr, at, random, seed, dims, out, device, dtype, fmt, batch):
 @numeric_options
 @memory_guarded
 def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out, device,
-         dtype, fmt):
+         dtype, fmt, backend, chunks, scheduler):
     from matd.numbers import compare, derivatives
-    opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt)
-    inputs = inputs_of(opts)
+    opts = NumOptions(expr, tuple(at), random, seed, dims, out, device, dtype, fmt, backend,
+                      chunks, scheduler)
     if hvp is not None and int(order) != 2:
         raise MatdError("--hvp needs --order 2")
-    V = load_value(wrt[0], hvp)[0] if hvp is not None else None
     tol = tol if tol is not None else (1e-6 if dtype == "float64" else 1e-3)
-    results, report = derivatives(expression_source(expr), list(wrt), int(order), inputs,
-                                  hvp=V, check=check, tol=tol)
+    if backend == "dask" and out and blockwise(out) and (check or against is not None):
+        raise MatdError("--check and --against compare in memory; with --backend dask the "
+                        f"result goes to {out} block by block",
+                        hint="write to an .npz, or check without --out")
+    if backend == "dask":
+        from matd.numbers import lazy_derivatives
+        with lazy_run(opts) as finish:
+            inputs = inputs_of(opts)
+            V = load_value(wrt[0], hvp)[0] if hvp is not None else None
+            lazy, b, checking = lazy_derivatives(expression_source(expr), list(wrt),
+                                                 int(order), inputs, hvp=V)
+            results = finish(b, lazy)
+            report = checking(results, tol) if check else []
+    else:
+        inputs = inputs_of(opts)
+        V = load_value(wrt[0], hvp)[0] if hvp is not None else None
+        results, report = derivatives(expression_source(expr), list(wrt), int(order), inputs,
+                                      hvp=V, check=check, tol=tol)
     if against is not None:
         if len(results) != 1:
             raise MatdError("--against compares one gradient: give one --wrt")
@@ -234,7 +324,8 @@ def grad(expr, wrt, order, check, tol, against, hvp, at, random, seed, dims, out
         report.append(compare(theirs, results[name], name, against, src, tol))
     status = 0 if all(c.ok for c in report) else 1
     if out:
-        write_atomic(out, results)
+        if results:   # (empty: written blockwise to --out by the compute)
+            write_out(out, results)
     elif fmt == "json":
         import json
         emit(json.dumps({"wrt": list(results), "order": int(order),

@@ -11,14 +11,10 @@ import re
 import stat
 import sys
 
-from matd.core.errors import MatdError
+from matd.core.errors import InputError, MatdError
 from matd.core.syntax import Source
 
 _MATD_LINE = re.compile(r"^(\s*#\s*matd:)(.*)$")
-
-
-class InputError(MatdError):
-    """An input that cannot be read (exit 2)."""
 
 
 def programs_in(name: str, text: str) -> list[Source]:

@@ -27,6 +27,11 @@ def is_lazy(xp) -> bool:
     return "dask" in getattr(xp, "__name__", "")
 
 
+def is_dask(a) -> bool:
+    """Whether a is a dask array (without importing dask)."""
+    return hasattr(a, "__dask_graph__") and hasattr(a, "chunks")
+
+
 def require(xp, bad, error: Exception) -> None:
     """Raise ``error`` when the 0-d boolean array ``bad`` is true: now on an eager
     namespace (and on a lazy one outside ``collecting()``), else with the results."""

@@ -37,6 +37,10 @@ class MatdError(Exception):
         self.other_label = other_label
 
 
+class InputError(MatdError):
+    """An input that cannot be read (exit 2)."""
+
+
 class ShapeError(MatdError):
     """A shape conflict; ``span`` and ``other`` are the two sides."""
 

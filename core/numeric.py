@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from matd.core.deferred import is_dask, is_lazy
 from matd.core.errors import MatdError
 from matd.core.plan import NumericError, OutOfMemory, Plan, all_finite, size
 
@@ -30,6 +31,9 @@ class Binding:
     dtype: object = None
     origin: dict = field(default_factory=dict)   # dim -> where its size came from
     checked: bool = False
+    work: object = None   # lazy (dask): what is left to compute, a daskrun.Work
+    uploaded: dict = field(default_factory=dict)   # (name, dtype) -> (host, device array)
+    rows: int = 0         # lazy: the block length of the chunked axes (--chunks)
 
 
 def user_shape(shape2d, shape, matrix: bool = False) -> tuple:
@@ -73,13 +77,14 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
                             hint=f"its dimensions: {known}" if known else
                             "it has no symbolic dimensions")
         sizes[k], origin[k] = int(v), f"--dims {k}={v}"
-    env, tol = {}, {}
+    env, tol, promises = {}, {}, []
     for name, arr in arrays.items():
         if name not in prog.variables:
             known = ", ".join(prog.variables) or "none"
             raise MatdError(f"--at {name}: no variable '{name}' in the program",
                             hint=f"variables: {known}")
-        a = np.asarray(arr)
+        lazy = is_dask(arr)
+        a = arr if lazy else np.asarray(arr)
         src = where.get(name, "the command line")
         if a.dtype.kind not in "fiub":
             raise MatdError(f"--at {name}: the array from {src} is not numeric ({a.dtype})",
@@ -91,8 +96,10 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
         if a.ndim == 1 and var.shape[0].is_one and not var.shape[1].is_one:
             a = a.reshape(1, -1)      # a 1-d array fills a declared row (1 x n)
         eps = float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else float(np.finfo(float).eps)
-        a = _two_d(a.astype(np.float64, copy=False))
-        if not all_finite(np, a):
+        # float64, or float32 as it is for a float32 run: no float64 copy of it on the host
+        keep32 = a.dtype == np.float32 and dtype is not None and "float32" in str(dtype)
+        a = _two_d(a.astype(np.float32 if keep32 else np.float64, copy=False))
+        if not lazy and not all_finite(np, a):   # a lazy input: with the results
             raise NumericError(f"--at {name}: the input contains NaN or Inf")
         for axis, d in enumerate(var.shape):
             n = a.shape[axis]
@@ -127,9 +134,20 @@ def bind(prog, arrays: dict, dims: dict | None = None, where: dict | None = None
                             f"{tuple(np.shape(arrays[name]))} but {name} is "
                             f"{shape_decl(var.shape)} = {want[0]} x {want[1]} here",
                             hint="the sizes come from the other inputs and --dims")
-        check_promises(name, a, prog.variables[name].params[1],
-                       where.get(name, "the command line"), tol[name])
-    return Binding(env, sizes, xp, dtype, origin, checked=True)
+        args = (name, a, prog.variables[name].params[1], where.get(name, "the command line"),
+                tol[name])
+        if is_dask(a):
+            if any(t in args[2] for t in ("spd", "sym", "orth", "diag", "simplex")):
+                from matd.core.daskrun import promise_check
+                promises.append(promise_check(*args))
+        else:
+            check_promises(*args)
+    b = Binding(env, sizes, xp, dtype, origin, checked=not promises and not any(
+        is_dask(a) for a in env.values()))
+    if is_lazy(xp):
+        from matd.core.daskrun import Work
+        b.work = Work(promises=promises)
+    return b
 
 
 def check_promises(name: str, a, attrs, src: str = "the command line", eps: float = 2.2e-16):
@@ -241,10 +259,24 @@ def _device(b: Binding, plan_env: dict):
     xp = b.xp
     if xp is None:
         return plan_env
+    if is_lazy(xp):   # dask arrays already (prepare made them): only the dtype to set
+        want = b.dtype or xp.float64
+        return {k: v if v.dtype == want else v.astype(want) for k, v in plan_env.items()}
     import warnings
+    want = b.dtype or xp.float64
+    out = {}
     with warnings.catch_warnings():   # a value beyond float32 is reported by the plan, by name
         warnings.simplefilter("ignore", RuntimeWarning)
-        return {k: xp.asarray(v, dtype=b.dtype or xp.float64) for k, v in plan_env.items()}
+        for k, v in plan_env.items():   # each input moved once per command (--check too)
+            if b.env.get(k) is not v:     # a direction, a perturbed X: moved each time
+                out[k] = xp.asarray(v, dtype=want)
+                continue
+            key = (k, str(want))
+            got = b.uploaded.get(key)
+            if got is None or got[0] is not v:
+                got = b.uploaded[key] = (v, xp.asarray(v, dtype=want))
+            out[k] = got[1]
+    return out
 
 
 def to_numpy(x):
@@ -266,6 +298,13 @@ def run(nodes, prog, b: Binding, denv: dict | None = None):
     plan = Plan(list(nodes), b.sizes, frozenset(spd))
     env = _device(b, b.env)
     d = _device(b, denv or {})
+    if b.work is not None:   # lazy: the graph now, computed with the others (daskrun.compute)
+        from matd.core.daskrun import Lazy, as_dask
+        if d:
+            d = {k: as_dask(v, b.rows) for k, v in d.items()}
+        out, checks = plan.lazy(env, b.xp, d, b.dtype)
+        b.work.plans.append(Lazy(plan, b.xp, env, d, b.dtype, checks, prog))
+        return out
     try:   # the inputs were checked by bind (once), unless float32 may overflow them
         out = [to_numpy(v) for v in plan.run(env, b.xp, d, b.dtype,
                                              inputs_checked=b.checked and not _narrows(b))]
@@ -352,7 +391,30 @@ def derivative_array(prog, b: Binding, r, f):
             cols.append(run([lin], prog, b, {r.wrt: dX})[0].T.reshape(-1))
         J = np.stack(cols, axis=1)
         return unvec(J, f2, fu, x2, xu)
-    D = run([r.derivative], prog, b)[0]
+    return _shaped(r, run([r.derivative], prog, b)[0], f2, fu, x2, xu)
+
+
+def derivative_arrays(prog, b: Binding, results, f) -> list:
+    """``derivative_array`` of several results, the closed forms in one plan (their common
+    parts, the forward pass, computed once)."""
+    closed = [r for r in results if r.derivative is not None]
+    values = dict(zip((id(r) for r in closed), run([r.derivative for r in closed], prog, b)))
+    out = []
+    for r in results:
+        if id(r) not in values:
+            out.append(derivative_array(prog, b, r, f))
+            continue
+        x2, xu = _xshape(prog, b, r.wrt)
+        f2 = (size(f.shape[0], b.sizes), size(f.shape[1], b.sizes))
+        fu = user_shape(f2, f.shape, declared_matrix(prog, f))
+        if r.kind in ("hessian", "vec-hessian"):
+            f2, fu = x2, xu
+        out.append(_shaped(r, values[id(r)], f2, fu, x2, xu))
+    return out
+
+
+def _shaped(r, D, f2, fu, x2, xu):
+    """A closed-form derivative's 2-D value as an array of shape(f) + shape(X)."""
     if r.kind in ("gradient", "derivative"):   # a derivative is by a scalar (or 1 x 1) X
         return D.reshape(tuple(fu) + tuple(xu))
     return unvec(D, f2, fu, x2, xu)
@@ -394,7 +456,7 @@ def fd_derivative(prog, b: Binding, r, f, h: float | None = None):
     spd = {n for n, v in prog.variables.items() if "spd" in v.params[1]}
     plan = Plan([target], b.sizes, frozenset(spd))
 
-    b64 = Binding(b.env, b.sizes, b.xp, None)   # differences in float64, whatever --dtype
+    b64 = Binding(b.env, b.sizes, b.xp, None, uploaded=b.uploaded)   # in float64, always
 
     def fun(X):
         env = dict(base)

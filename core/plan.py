@@ -35,6 +35,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+from matd.core.deferred import collecting, is_lazy, require
 from matd.core.errors import MatdError
 from matd.core.expr import Node, walk
 from matd.core.primitives import PRIMS, DomainError, _commutation
@@ -51,9 +52,12 @@ class OutOfMemory(MatdError):
 def _memory_error(st: "Step", e: Exception | None = None) -> OutOfMemory:
     from matd.core.backend import human_bytes
     r, c = st.shape
-    return OutOfMemory(f"not enough memory to evaluate {_what(st)}: it is a {r} x {c} array "
-                       f"({human_bytes(8 * r * c)} in float64)",
-                       hint="give smaller sizes (--dims) or smaller inputs")
+    gpu = e is not None and type(e).__module__.startswith("cupy")
+    return OutOfMemory(f"not enough {'GPU ' if gpu else ''}memory to evaluate {_what(st)}: it "
+                       f"is a {r} x {c} array ({human_bytes(8 * r * c)} in float64, "
+                       f"{human_bytes(4 * r * c)} in float32)",
+                       hint="give smaller sizes (--dims) or smaller inputs" +
+                       (", or --dtype float32, or run on the CPU" if gpu else ""))
 
 
 def _too_big(e: Exception) -> bool:
@@ -103,6 +107,7 @@ class Plan:
                     self.users[a] = self.users.get(a, 0) + 1
         for r in self.outputs:
             self.users[r] = self.users.get(r, 0) + 1
+        self._numbered: dict = {}   # (kind, what, argument slots, …) -> the step's slot
         self.out_slots = [self.compile(r) for r in self.outputs]
         self._numbers: dict = {}   # 1×1 constants (not results), made once per namespace, dtype
         self._results = {id(self.steps[s]) for s in self.out_slots}
@@ -114,14 +119,30 @@ class Plan:
         return (size(n.shape[0], self.sizes), size(n.shape[1], self.sizes))
 
     def emit(self, kind, node, args, shape, extra=None, label="") -> int:
+        """A new step, unless the same computation on the same slots is one already (the
+        Gram matrix Rᵀ R of a value and of its gradient, two transposes of one slot)."""
+        key = None
+        if kind not in ("input", "const"):
+            what = (node.op, node.params) if kind == "kernel" else None
+            key = (kind, label, what, tuple(args), shape, extra)
+            hit = self._numbered.get(key)
+            if hit is not None:
+                return hit
         self.steps.append(Step(kind, node, tuple(args), shape, extra, label))
+        if key is not None:
+            self._numbered[key] = len(self.steps) - 1
         return len(self.steps) - 1
 
     def compile(self, n: Node) -> int:
         if n in self.slot:
             return self.slot[n]
         op = n.op
-        if op in ("var", "dvar"):
+        seen = _transposed(n) if op in ("add", "matmul") else None
+        if seen is not None and seen in self.slot:   # Xᵀ - μ 1ᵀ is (X - 1 μᵀ)ᵀ: a view
+            from matd.core.algebra import make
+            s = self.emit("kernel", make("transpose", seen), (self.slot[seen],),
+                          self.shape(n), label="transpose")
+        elif op in ("var", "dvar"):
             s = self.emit("input", n, (), self.shape(n), (op, n.params[0]))
         elif op in ("const", "dim", "eye", "ones", "zeros", "commutation"):
             s = self.emit("const", n, (), self.shape(n))
@@ -133,6 +154,8 @@ class Plan:
             s = self.compile(fn("sum", _diagonal(n.args[0])))
         elif op == "add" and any(_diagonal(a) is not None for a in n.args):
             s = self.add_diagonal(n)
+        elif op == "tr" and n.args[0].op == "matmul" and self._alone(n.args[0]):
+            s = self.trace_of_chain(n)
         elif op == "matmul":
             s = self.chain(n)
         elif op in ("neg", "smul") and n.args[-1].op == "matmul" and self._alone(n.args[-1]) \
@@ -160,11 +183,13 @@ class Plan:
 
     def operands(self, n: Node, args) -> list[int]:
         """The slots of an entrywise operation's arguments; a number broadcast to the shape
-        (the 1 in 1 + x, 1 ./ x) is the number itself, for the array API broadcasts it,
-        unless every argument is one."""
-        full = [not (a.op == "broadcast" and a.args[0].is_scalar) for a in args]
-        return [self.compile(a if keep or not any(full) else a.args[0])
-                for a, keep in zip(args, full)]
+        (the 1 in 1 + x, 1 ./ x) is the number itself, and an outer product with ones (the
+        1 μᵀ in X - 1 μᵀ) is its row or column, for the array API broadcasts them; unless
+        no argument is of the full shape."""
+        thin = [_broadcast_of(a) for a in args]
+        if all(t is not None for t in thin):
+            return [self.compile(a) for a in args]
+        return [self.compile(a if t is None else t) for a, t in zip(args, thin)]
 
     def _alone(self, n: Node) -> bool:
         """Used only inside the chain being compiled (so no one needs it formed)."""
@@ -179,13 +204,9 @@ class Plan:
         return self.emit("adddiag", n, (self.compile(add(*dense)), self.compile(vec)),
                          self.shape(n), label="adddiag")
 
-    def chain(self, n: Node, scale: Node | None = None, node: Node | None = None) -> int:
-        """A matrix chain: cheapest order by dynamic programming, then solves,
-        scalings and Kronecker applications where the factors allow.  A diagonal factor
-        is its vector: neighbouring diagonals multiply entrywise, and one times a matrix
-        scales its rows (or columns), which costs the size of the product.  ``node``
-        (default n) is ``-n`` or ``scale n``, the sign or scalar taken into a diagonal."""
-        from matd.core.algebra import hadamard, neg, smul
+    def _factors(self, n: Node) -> list[Node]:
+        """The factors of the product n, through the products inside it that nothing else
+        uses (those are never formed)."""
         f: list[Node] = []
 
         def flatten(x, top=False):
@@ -195,6 +216,16 @@ class Plan:
             else:
                 f.append(x)
         flatten(n, True)
+        return f
+
+    def chain(self, n: Node, scale: Node | None = None, node: Node | None = None) -> int:
+        """A matrix chain: cheapest order by dynamic programming, then solves,
+        scalings and Kronecker applications where the factors allow.  A diagonal factor
+        is its vector: neighbouring diagonals multiply entrywise, and one times a matrix
+        scales its rows (or columns), which costs the size of the product.  ``node``
+        (default n) is ``-n`` or ``scale n``, the sign or scalar taken into a diagonal."""
+        from matd.core.algebra import hadamard, neg, smul
+        f = self._factors(n)
         facs: list[Node] = []
         vecs: list[Node | None] = []
         for x in f:   # diag(a) diag(b) = diag(a ∘ b)
@@ -210,18 +241,8 @@ class Plan:
             vecs[at] = smul(scale, vecs[at]) if scale is not None else neg(vecs[at])
         dims = [self.shape(f[0])[0]] + [self.shape(x)[1] for x in f]
         k = len(f)
-        cost = [[0] * k for _ in range(k)]
         split = [[0] * k for _ in range(k)]
-        for length in range(2, k + 1):
-            for i in range(k - length + 1):
-                j = i + length - 1
-                cost[i][j] = float("inf")
-                for s in range(i, j):
-                    scaling = s == i and vecs[i] is not None or s + 1 == j and vecs[j] is not None
-                    c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[j + 1] * \
-                        (1 if scaling else dims[s + 1])
-                    if c < cost[i][j]:
-                        cost[i][j], split[i][j] = c, s
+        _chain_costs(dims, [v is not None for v in vecs], split)
 
         def build(i, j):
             if i == j:
@@ -230,6 +251,35 @@ class Plan:
             return ("mul", build(i, s), build(s + 1, j), (dims[i], dims[j + 1]))
 
         return self.lower(build(0, k - 1), node or n)
+
+    def trace_of_chain(self, n: Node) -> int:
+        """tr(P₁ ⋯ Pₖ) in the cheapest way: of a rotation of the chain (the trace is
+        cyclic: tr(R S⁻¹ Rᵀ) = tr(S⁻¹ Rᵀ R), a d×d product, never the m×m R S⁻¹ Rᵀ), or
+        as sum(L ∘ Mᵀ) for a split L M of a rotation, when that is cheaper still."""
+        from matd.core.algebra import matmul
+        f = self._factors(n.args[0])
+        if any(_diagonal(x) is not None or _kron_of(x) is not None for x in f):
+            return self.emit("kernel", n, (self.chain(n.args[0]),), (1, 1), label="tr")
+        k = len(f)
+        best = None
+        for r in range(k):
+            g = f[r:] + f[:r]
+            dims = [self.shape(g[0])[0]] + [self.shape(x)[1] for x in g]
+            cost = _chain_costs(dims)
+            options = [(cost[0][k - 1] + dims[0], None)]
+            options += [(cost[0][s] + cost[s + 1][k - 1] + dims[0] * dims[s + 1], s)
+                        for s in range(k - 1)]
+            c, s = min(options, key=lambda o: o[0])
+            if best is None or c < best[0]:
+                best = (c, g, s)
+        _, g, s = best
+
+        def part(fs):
+            return fs[0] if len(fs) == 1 else matmul(*fs)
+        if s is None:
+            return self.emit("kernel", n, (self.compile(part(g)),), (1, 1), label="tr")
+        return self.emit("trprod", n, (self.compile(part(g[:s + 1])),
+                                       self.compile(part(g[s + 1:]))), (1, 1), label="trprod")
 
     def lower(self, t, node=None) -> int:
         if t[0] == "factor":
@@ -290,6 +340,10 @@ class Plan:
                         parts.append(self.emit("matmul", None, args, shape, label="matmul"))
                     signs.append(sign)
                 return self.emit("combine", node, parts, shape, tuple(signs), "distribute")
+        if right is not None and right.op == "ones":   # A 1: A's row sums, no ones formed
+            return self.emit("sums", node, (self.lower(lt),), shape, 1, "sums")
+        if left is not None and left.op == "ones":     # 1ᵀ A: its column sums
+            return self.emit("sums", node, (self.lower(rt),), shape, 0, "sums")
         return self.emit("matmul", node, (self.lower(lt), self.lower(rt)), shape, label="matmul")
 
     # -- running ------------------------------------------------------------------------
@@ -308,8 +362,8 @@ class Plan:
             xp = namespace("cpu")[0]
         dtype = dtype or xp.float64
         import warnings
-        with warnings.catch_warnings():  # trouble is reported below, by name, not warned
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings(), _linalg_raises(xp):   # trouble is reported below,
+            warnings.simplefilter("ignore", RuntimeWarning)   # by name, not warned
             denv = denv or {}
             if check and not inputs_checked:
                 self._check_inputs(env, denv, xp, dtype)
@@ -319,6 +373,33 @@ class Plan:
                 raise NumericError("the result is not finite (NaN or Inf)",   # pragma: no cover
                                    hint="check the inputs for NaN/Inf")
             return out
+
+    def lazy(self, env: dict, xp, denv: dict | None = None, dtype=None, check=True):
+        """On a lazy namespace (dask): (outputs, checks), nothing computed.  ``checks`` are
+        (bad, error) pairs, ``bad`` a lazy 0-d boolean: one per input read (not finite:
+        the error names it), the kernels' own checks (``deferred.require``), and one per
+        output (not finite: error None, for only a step-by-step pass, ``blame``, can say
+        which step made it).  The caller computes outputs and checks in one pass."""
+        dtype = dtype or xp.float64
+        denv = denv or {}
+        with collecting() as checks:
+            out = self._run(env, xp, denv, dtype)
+        if check:
+            flags = []
+            for st in self.steps:
+                if st.kind == "input":
+                    which, name = st.extra
+                    v = (env if which == "var" else denv)[name]
+                    flags.append((~xp.all(xp.isfinite(v)), _at(_leaf_trouble(st, dtype), st)))
+            checks[:0] = flags
+            checks += [(~xp.all(xp.isfinite(v)), None) for v in out]
+        return out, checks
+
+    def blame(self, env: dict, xp, denv: dict | None = None, dtype=None):
+        """Step by step, computing each value: raise at the first step that fails or turns
+        finite arguments into NaN/Inf (the second pass after a lazy run's checks)."""
+        dtype = dtype or xp.float64
+        self._run(env, xp, denv or {}, dtype, blame=True)
 
     def _check_inputs(self, env, denv, xp, dtype):
         """The inputs (values and directions) that the plan reads, each finite."""
@@ -376,12 +457,15 @@ class Plan:
         finite = [True] * len(steps)
         frees = self._frees()
         fuse = self._fusable() if numpy or "numpy" in getattr(xp, "__name__", "") else None
+        lazy = is_lazy(xp)
         for i, st in enumerate(steps):
             try:
                 a = [vals[j] for j in st.args]
                 v = self._fused(st, a, fuse[i], given) if fuse and fuse[i] else None
                 if v is None:
                     v = self._step(st, a, env, denv, xp, dtype)
+                if blame and lazy:   # computed here, where a failure is this step's
+                    v = v.persist()
             except MatdError:
                 raise
             except MemoryError as e:   # also CuPy's OutOfMemoryError
@@ -392,6 +476,11 @@ class Plan:
             except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
                 if _too_big(e):
                     raise _memory_error(st, e) from None
+                lib = _library_trouble(e)
+                if lib is not None:
+                    raise lib from None
+                if st.kind == "cholesky_logdet":   # lazily, Cholesky fails when computed
+                    raise _at(_not_spd(st.node), st) from None
                 raise _at(NumericError(_trouble(st, e), hint=_hint(st)), st) from None
             if blame:  # the first step that turns finite inputs into NaN/Inf
                 fin = all_finite(xp, v)
@@ -533,17 +622,19 @@ class Plan:
             Z = xp.matmul(A, xp.reshape(Y, (na, mb * k)))          # (ma, mb·k)
             out = xp.reshape(Z, (ma * mb, k))
             return out.T if right else out
+        if kind == "sums":     # A 1 (axis 1) or 1ᵀ A (axis 0), each as wide as 1 is
+            out = xp.sum(a[0], axis=st.extra, keepdims=True)
+            return out if out.shape == st.shape else xp.broadcast_to(out, st.shape)
+        if kind == "trprod":   # tr(L M) = sum(L ∘ Mᵀ)
+            return xp.reshape(xp.sum(a[0] * a[1].T), (1, 1))
         if kind == "cholesky_logdet":
+            trouble = _not_spd(n)
             try:
                 L = xp.linalg.cholesky(a[0])
             except Exception:  # noqa: BLE001
-                raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
-                                   "positive definite (Cholesky failed in logdet)",
-                                   hint="check the input, or drop the spd attribute") from None
+                raise trouble from None
             d = xp.linalg.diagonal(L)
-            if not all_finite(xp, d) or bool(xp.any(d <= 0)):
-                raise NumericError(f"{n.args[0].params[0]} is declared spd but is not "
-                                   "positive definite (Cholesky failed in logdet)")
+            require(xp, ~xp.all(xp.isfinite(d)) | xp.any(d <= 0), trouble)
             return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
         raise AssertionError(kind)  # pragma: no cover
 
@@ -565,6 +656,51 @@ _VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "rsolve"))
 _UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tanh": "tanh",
            "sqrt": "sqrt", "abs": "abs", "neg": "negative", "add": "add",
            "hadamard": "multiply", "hdiv": "divide"}
+
+
+def _chain_costs(dims, scalings=None, split=None):
+    """cost[i][j]: the fewest multiplications for factors i..j of a chain with dims
+    (factor i is dims[i] × dims[i+1]), by dynamic programming; a factor that is a diagonal
+    (``scalings``) costs the size of its product.  ``split``, if given, gets the best
+    split of each range."""
+    k = len(dims) - 1
+    scalings = scalings or [False] * k
+    cost = [[0] * k for _ in range(k)]
+    for length in range(2, k + 1):
+        for i in range(k - length + 1):
+            j = i + length - 1
+            cost[i][j] = float("inf")
+            for s in range(i, j):
+                scaling = s == i and scalings[i] or s + 1 == j and scalings[j]
+                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[j + 1] * \
+                    (1 if scaling else dims[s + 1])
+                if c < cost[i][j]:
+                    cost[i][j] = c
+                    if split is not None:
+                        split[i][j] = s
+    return cost
+
+
+def _transposed(n: Node) -> Node:
+    """n's transpose as matd writes it, through sums: (Xᵀ - μ 1ᵀ)ᵀ is X - 1 μᵀ."""
+    from matd.core import algebra as A
+    if n.op == "add":
+        return A.add(*(A.transpose(t) for t in n.args))
+    return A.transpose(n)
+
+
+def _broadcast_of(n: Node) -> Node | None:
+    """The row or column that n repeats, if n is one broadcast: c broadcast to a shape (a
+    number), 1 μᵀ (μᵀ down m rows) or μ 1ᵀ (μ across n columns); else None."""
+    if n.op == "broadcast" and n.args[0].is_scalar:
+        return n.args[0]
+    if n.op == "matmul" and len(n.args) == 2:
+        a, b = n.args
+        if a.op == "ones" and a.shape[1].is_one:
+            return b
+        if b.op == "ones" and b.shape[0].is_one:
+            return a
+    return None
 
 
 def _inverse_of(n: Node | None, trans: bool) -> Node | None:
@@ -765,12 +901,49 @@ def _leaf_trouble(st: Step, dtype) -> NumericError:
 
 
 def _trouble(st: Step, e: Exception) -> str:
+    """What a linear-algebra failure means: singular or not positive definite when the
+    library says so (a LinAlgError, numpy's or CuPy's under errstate), else what it said
+    (a missing library is not a singular matrix)."""
     msg = str(e).lower()
-    if "singular" in msg or st.kind in ("solve", "rsolve") or st.label in ("inv", "det"):
+    linalg = type(e).__name__ == "LinAlgError"
+    if "singular" in msg or linalg and (st.kind in ("solve", "rsolve") or
+                                        st.label in ("inv", "det")):
         return f"cannot evaluate {_what(st)}: the matrix is singular"
-    if "positive definite" in msg or "cholesky" in msg:
+    if "positive definite" in msg or linalg and "cholesky" in msg:
         return f"cannot evaluate {_what(st)}: the matrix is not positive definite"
-    return f"cannot evaluate {_what(st)}: {e}"
+    return f"cannot evaluate {_what(st)}: {type(e).__name__}: {e}"
+
+
+def _not_spd(n: Node) -> NumericError:
+    return NumericError(f"{n.args[0].params[0]} is declared spd but is not positive definite "
+                        "(Cholesky failed in logdet)",
+                        hint="check the input, or drop the spd attribute")
+
+
+def _linalg_raises(xp):
+    """On CuPy, linear algebra that raises LinAlgError on a singular or indefinite matrix as
+    numpy does (CuPy's default fills the result with NaN, silently); elsewhere nothing."""
+    if "cupy" in getattr(xp, "__name__", ""):
+        import cupyx
+        return cupyx.errstate(linalg="raise")
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def _library_trouble(e: Exception) -> MatdError | None:
+    """A GPU library that cannot be loaded or run (cuSOLVER, cuBLAS, the CUDA runtime) as
+    its own error; None for anything else."""
+    name, msg = type(e).__name__, str(e)
+    low = msg.lower()
+    if name in ("CUSOLVERError", "CUBLASError", "CUDARuntimeError", "CUDADriverError") or \
+            any(lib in low for lib in ("libcusolver", "libcublas", "libcudart", "libnvrtc",
+                                       "cusolver", "cublas")) and \
+            isinstance(e, (ImportError, OSError, RuntimeError)):
+        return MatdError(f"the GPU's CUDA libraries failed ({name}: {msg})",
+                         hint="install the CUDA libraries CuPy needs (its wheel's "
+                         "cuda12x/cuda13x extras, e.g. pip install 'cupy-cuda12x[ctk]'), "
+                         "or run on the CPU (drop --device gpu)")
+    return None
 
 
 def _hint(st: Step) -> str:

@@ -14,8 +14,11 @@ printing (matd text, unicode, LaTeX), and the calculus and numbers:
 - ``vjac(n, i)``: the matrix M with vec(L(dY)) = M vec(dY) (Kronecker form),
   for Jacobians, vec-Jacobians and Hessians.
 - ``kernel(xp, n, *arrays)``: the numeric value through the array API
-  namespace ``xp`` (numpy or CuPy); arrays are 2-D (vectors n×1, scalars 1×1);
-  ``n.params`` are the node's params and ``n.shape`` its concrete shape.
+  namespace ``xp`` (numpy, CuPy, or dask, ``matd.core.dasknp``); arrays are 2-D (vectors
+  n×1, scalars 1×1); ``n.params`` are the node's params and ``n.shape`` its concrete shape.
+  A kernel checks its argument's domain with ``matd.core.deferred.require`` (at once on
+  an eager namespace; on dask with the results) and never asks a lazy array for a
+  number (``bool``, ``float``): on dask a kernel only builds a graph.
 - ``sample``: a matd program using the primitive and the input kinds its
   variables need; the tests walk the table and check every ``d`` against
   central finite differences on it.  Adding a primitive is adding a row.
@@ -30,6 +33,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from typing import Callable
 
+from matd.core.deferred import is_lazy, require
 from matd.core.shapes import ONE
 from matd.core.shaperules import (ShapeFail, r_dot, r_diag, r_div, r_epow, r_kron, r_leaf,
                                   r_matmul, r_mpow, r_pinv, r_same, r_same2, r_scalar, r_smul,
@@ -303,9 +307,11 @@ def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, s
 
 
 def _div(xp, x, s):
-    """x / s with 0/0 = 0: the subgradient convention at the kink of a norm (x/‖x‖ at 0)."""
+    """x / s with 0/0 = 0: the subgradient convention at the kink of a norm (x/‖x‖ at 0).
+    (On a lazy namespace the zeros are always looked for: asking whether s has one would
+    compute it.)"""
     q = x / s
-    if bool(xp.any(s == 0)):
+    if is_lazy(xp) or bool(xp.any(s == 0)):
         q = xp.where((s == 0) & (x == 0), xp.zeros_like(q), q)
     return q
 
@@ -587,13 +593,18 @@ def _linalg_library(xp):
 
 
 def _library_call(xp, f, *arrays):
-    """f (a SciPy function) on arrays of namespace xp: directly on numpy and CuPy, through
-    numpy for the other array-API namespaces (array_api_strict)."""
+    """f (a SciPy function whose result has the shape of its last argument: expm,
+    expm_frechet, solve_sylvester) on arrays of namespace xp: directly on numpy and CuPy;
+    on dask lazily, on the (small) matrices in one piece; through numpy for the other
+    array-API namespaces (array_api_strict)."""
     name = _namespace(xp)
     dtype = arrays[0].dtype
     if "numpy" in name or "cupy" in name:
         out = f(*arrays)
         return out if out.dtype == dtype else xp.astype(out, dtype)   # float32 stays float32
+    if is_lazy(xp):
+        from matd.core.dasknp import whole
+        return whole(f, *arrays, shape=arrays[-1].shape, dtype=dtype)
     import numpy as np
     out = f(*(np.asarray(a) for a in arrays))
     return xp.asarray(out, dtype=dtype)
@@ -634,23 +645,25 @@ def _symmetric(a):
 def _sqrtm(xp, a):
     """The principal square root of a symmetric positive definite matrix, by eigh."""
     w, v = xp.linalg.eigh(_symmetric(a))
-    if bool(xp.any(w <= 0)):
-        raise DomainError("sqrtm needs a positive definite matrix; this one has an "
-                          f"eigenvalue {float(xp.min(w)):.3g}",
-                          "give a symmetric positive definite argument")
+    value = "≤ 0" if is_lazy(xp) else f"{float(xp.min(w)):.3g}"   # a number would compute
+    require(xp, xp.any(w <= 0),
+            DomainError(f"sqrtm needs a positive definite matrix; this one has an eigenvalue "
+                        f"{value}", "give a symmetric positive definite argument"))
     return _symmetric((v * xp.reshape(xp.sqrt(w), (1, -1))) @ v.T)
 
 
 def _sylvester(xp, a, b, c):
     """The Y with A Y + Y B = C: by the eigendecompositions where A and B are symmetric
-    (as for sqrtm's derivative), else SciPy's solve_sylvester (Bartels–Stewart)."""
-    if bool(xp.all(a == a.T)) and bool(xp.all(b == b.T)):
+    (as for sqrtm's derivative), else SciPy's solve_sylvester (Bartels–Stewart).  On a
+    lazy namespace always the latter, which solves symmetric ones too: telling them apart
+    would compute A and B."""
+    if not is_lazy(xp) and bool(xp.all(a == a.T)) and bool(xp.all(b == b.T)):
         wa, va = xp.linalg.eigh(a)
         wb, vb = xp.linalg.eigh(b)
         den = xp.reshape(wa, (-1, 1)) + xp.reshape(wb, (1, -1))
-        if bool(xp.any(den == 0)):
-            raise DomainError("the Sylvester equation A Y + Y B = C has no unique solution "
-                              "(A and -B share an eigenvalue)")
+        require(xp, xp.any(den == 0),
+                DomainError("the Sylvester equation A Y + Y B = C has no unique solution "
+                            "(A and -B share an eigenvalue)"))
         return va @ ((va.T @ c @ vb) / den) @ vb.T
     sl = _linalg_library(xp)
     if hasattr(sl, "solve_sylvester"):
@@ -667,9 +680,9 @@ def _chol(xp, a):
     except Exception:  # noqa: BLE001 - numpy's LinAlgError, said plainly
         raise DomainError("chol needs a positive definite matrix",
                           "give a symmetric positive definite argument") from None
-    if not bool(xp.all(xp.isfinite(L))):   # CuPy returns NaN instead of raising
-        raise DomainError("chol needs a positive definite matrix",
-                          "give a symmetric positive definite argument")
+    require(xp, xp.logical_not(xp.all(xp.isfinite(L))),   # CuPy returns NaN, not raising
+            DomainError("chol needs a positive definite matrix",
+                        "give a symmetric positive definite argument"))
     return L
 
 
@@ -684,21 +697,33 @@ def _signed_columns(xp, v, ref=None):
     return v * xp.reshape(sign, (1, -1))
 
 
-def _close_pair(xp, w) -> bool:
-    """Two of the sorted values w (nearly) coincide, relative to the largest."""
+def _number(xp, x):
+    """A 0-d array x for a threshold: a Python float on an eager namespace (so the checks
+    compare as they always have), x itself on a lazy one, where float(x) would compute."""
+    return x if is_lazy(xp) else float(x)
+
+
+def _at_least(xp, x, floor: float):
+    """max(x, floor) for x from ``_number`` (a float, or a lazy 0-d array)."""
+    return max(x, floor) if isinstance(x, float) else xp.maximum(x, floor)
+
+
+def _close_pair(xp, w):
+    """Whether two of the sorted values w (nearly) coincide, relative to the largest: a
+    0-d boolean (lazy on a lazy namespace), for ``require``."""
     if w.shape[0] < 2:
-        return False
-    scale = float(xp.max(xp.abs(w)))
-    return bool(xp.any(xp.abs(w[1:] - w[:-1]) <= 1e-10 * max(scale, 1e-300)))
+        return xp.asarray(False)
+    scale = _number(xp, xp.max(xp.abs(w)))
+    return xp.any(xp.abs(w[1:] - w[:-1]) <= 1e-10 * _at_least(xp, scale, 1e-300))
 
 
 def _eigh(xp, a):
     w, v = xp.linalg.eigh(_symmetric(a))
-    if _close_pair(xp, w):
-        raise DomainError("eigvecs needs distinct eigenvalues; two of them coincide here, "
-                          "so the eigenvectors are not determined",
-                          "eigenvectors (and the derivatives of eigvals) assume distinct "
-                          "eigenvalues; evaluate at a point where they are distinct")
+    require(xp, _close_pair(xp, w),
+            DomainError("eigvecs needs distinct eigenvalues; two of them coincide here, "
+                        "so the eigenvectors are not determined",
+                        "eigenvectors (and the derivatives of eigvals) assume distinct "
+                        "eigenvalues; evaluate at a point where they are distinct"))
     return w, _signed_columns(xp, v)
 
 
@@ -710,13 +735,15 @@ def _svd(xp, a, factors=True):
                           "swaps U and V")
     u, s, vh = xp.linalg.svd(a, full_matrices=False)
     if factors:
-        zero = m > n and n and float(s[-1]) <= 1e-12 * max(m, n) * float(s[0])
-        if _close_pair(xp, s) or zero:
-            raise DomainError("svd_u and svd_v need distinct singular values"
-                              + (", and nonzero ones for a tall matrix" if m > n else "")
-                              + "; here they are not, so the singular vectors are not "
-                              "determined", "singular vectors (and the derivatives of svdvals) "
-                              "assume distinct, nonzero singular values")
+        bad = _close_pair(xp, s)
+        if m > n and n:   # a tall matrix: its smallest singular value nonzero too
+            bad = bad | (_number(xp, s[-1]) <= 1e-12 * max(m, n) * _number(xp, s[0]))
+        require(xp, bad,
+                DomainError("svd_u and svd_v need distinct singular values"
+                            + (", and nonzero ones for a tall matrix" if m > n else "")
+                            + "; here they are not, so the singular vectors are not "
+                            "determined", "singular vectors (and the derivatives of svdvals) "
+                            "assume distinct, nonzero singular values"))
     return _signed_columns(xp, u), s, _signed_columns(xp, vh.T, u)
 
 
@@ -727,11 +754,11 @@ def _qr(xp, a):
                           f"(this is {m} x {n})", "qr_q and qr_r factor a tall matrix")
     q, r = xp.linalg.qr(a)
     d = xp.linalg.diagonal(r)
-    big = float(xp.max(xp.abs(d))) if n else 0.0
-    if bool(xp.any(xp.abs(d) <= 1e-12 * max(m, n) * big)) or big == 0:
-        raise DomainError("qr_q and qr_r need a matrix of full column rank; this one is "
-                          "(numerically) rank-deficient", "the QR factors are not "
-                          "differentiable where the columns are linearly dependent")
+    big = _number(xp, xp.max(xp.abs(d))) if n else 0.0
+    require(xp, xp.any(xp.abs(d) <= 1e-12 * max(m, n) * big) | (big == 0),
+            DomainError("qr_q and qr_r need a matrix of full column rank; this one is "
+                        "(numerically) rank-deficient", "the QR factors are not "
+                        "differentiable where the columns are linearly dependent"))
     sign = xp.where(d < 0, -xp.ones_like(d), xp.ones_like(d))
     return q * xp.reshape(sign, (1, -1)), r * xp.reshape(sign, (-1, 1))
 
@@ -741,13 +768,13 @@ def _gapinv(xp, v):
     gaps = xp.reshape(v, (1, -1)) - xp.reshape(v, (-1, 1))
     k = gaps.shape[0]
     off = 1 - xp.eye(k, dtype=v.dtype)
-    scale = float(xp.max(xp.abs(v))) if k else 0.0
-    tiny = (xp.abs(gaps) <= 1e-10 * max(scale, 1e-300)) & (off > 0)
-    if bool(xp.any(tiny)):
-        raise DomainError("two eigenvalues (or two singular values) coincide, where "
-                          "eigvecs (svd_u, svd_v) have no derivative",
-                          "their derivatives assume distinct values; evaluate at a point "
-                          "where they are distinct")
+    scale = _number(xp, xp.max(xp.abs(v))) if k else 0.0
+    tiny = (xp.abs(gaps) <= 1e-10 * _at_least(xp, scale, 1e-300)) & (off > 0)
+    require(xp, xp.any(tiny),
+            DomainError("two eigenvalues (or two singular values) coincide, where "
+                        "eigvecs (svd_u, svd_v) have no derivative",
+                        "their derivatives assume distinct values; evaluate at a point "
+                        "where they are distinct"))
     return off / (gaps + (1 - off))
 
 

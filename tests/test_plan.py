@@ -472,3 +472,61 @@ def test_read_only_inputs_are_never_written():
     X, W = env["X"], env["W"]
     Z = X @ W
     close(run(plan, env), (1 - np.tanh(Z) ** 2) * np.exp(-X) + 1 / (1 + np.exp(-X)) - X + X * X)
+
+
+GAUSS = "X: m x d; mu: d; S: d x d spd; R = X - ones(m) mu^T; m logdet(S) + tr(R inv(S) R^T)"
+
+
+def test_gaussian_over_a_sample_is_linear_in_the_sample():
+    # value and both gradients in one plan, at m = 2,000,000 (compiled, not run): nothing
+    # m x m, no ones(m) mu^T formed (X - 1 muᵀ broadcasts the row), R formed once (Rᵀ is
+    # its view: the gradient's Xᵀ - mu 1ᵀ too), the Gram matrix Rᵀ R once for all three
+    from matd.core.derive import derive
+    prog = parse_program(GAUSS)
+    d = derive(prog, ["mu", "S"], 1)
+    m, k = 2_000_000, 50
+    plan = Plan([prog.result] + [r.derivative for r in d.results], {"m": m, "d": k},
+                frozenset(["S"]))
+    big = [st for st in plan.steps if st.kind != "input" and st.shape[0] * st.shape[1] > m * k]
+    assert not big, plan.describe()
+    formed = [st for st in plan.steps if st.shape == (m, k) and st.kind != "input"]
+    assert len(formed) == 1 and formed[0].kind == "combine", plan.describe()
+    assert not [st for st in plan.steps if st.kind == "const" and st.shape[0] == m]
+    grams = [st for st in plan.steps if st.kind == "matmul" and st.shape == (k, k) and
+             any(plan.steps[a].shape[1] == m for a in st.args)]
+    assert len(grams) == 1, plan.describe()
+    small = Plan([prog.result] + [r.derivative for r in d.results], {"m": 9, "d": 3},
+                 frozenset(["S"]))
+    env = inputs(prog, small, seed=3)
+    R = env["X"] - env["mu"].T
+    Si = inv(env["S"])
+    want = [9 * np.linalg.slogdet(env["S"])[1] + np.trace(R @ Si @ R.T),
+            -2 * Si @ R.T @ np.ones((9, 1)), 9 * Si - Si @ R.T @ R @ Si]
+    for got, ref in zip(small.run(env), want):
+        close(got, ref)
+
+
+@pytest.mark.parametrize("src,naive", [
+    ("A: m x n; B: n x m; tr(A B)", lambda e: np.trace(e["A"] @ e["B"])),
+    ("A: n x k; B: k x n; tr(A B)", lambda e: np.trace(e["A"] @ e["B"])),
+    ("A: m x k; B: k x k; tr(A B A^T)", lambda e: np.trace(e["A"] @ e["B"] @ e["A"].T)),
+    ("A, C: m x k; B, D: k x m; tr(A B C D)",
+     lambda e: np.trace(e["A"] @ e["B"] @ e["C"] @ e["D"])),
+    ("A, B, C: n x n; tr(A B C)", lambda e: np.trace(e["A"] @ e["B"] @ e["C"])),
+])
+def test_a_trace_of_a_product_never_forms_a_large_square(src, naive):
+    # m = 40 rows against n = 6 and k = 2: no step of the plan is m x m (1600 entries)
+    prog, plan = compile_(src, {"m": 40, "n": 6, "k": 2})
+    assert all(st.shape[0] * st.shape[1] <= 240 for st in plan.steps), plan.describe()
+    env = inputs(prog, plan)
+    close(run(plan, env), naive(env))
+
+
+def test_products_with_ones_are_sums():
+    prog, plan = compile_("A: m x n; ones(1, m) A ones(n)", {"m": 5, "n": 4})
+    assert "sums" in plan.kinds() and "const" not in plan.kinds(), plan.describe()
+    env = inputs(prog, plan)
+    close(run(plan, env), env["A"].sum())
+    prog, plan = compile_("A: m x n; A ones(n, 3)", {"m": 5, "n": 4})
+    env = inputs(prog, plan)
+    close(run(plan, env), env["A"] @ np.ones((4, 3)))
