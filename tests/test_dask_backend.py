@@ -201,3 +201,61 @@ def test_a_local_cluster_of_two_workers_reads_the_files_itself(tmp_path):
     ref, _ = derivatives(Source(GAUSS), ["mu", "S"], 1, Inputs(arrays=arrays))
     for k in ("mu", "S"):
         np.testing.assert_allclose(np.array(got[k]), ref[k], rtol=1e-10)
+
+
+def test_an_existing_cluster_by_address_and_by_scheduler_file(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    arrays = pick(LSQ, data(m=200))
+    at = save(tmp_path, arrays)
+    ref, _ = derivatives(Source(LSQ), ["w"], 1, Inputs(arrays=arrays))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=":0",
+                                  silence_logs=50) as cluster, \
+            distributed.Client(cluster, timeout=60) as client:
+        client.write_scheduler_file(str(tmp_path / "scheduler.json"))
+        for spec in (cluster.scheduler_address, str(tmp_path / "scheduler.json")):
+            rc, out, err = matd("grad", LSQ, "--wrt", "w", *at, "--backend", "dask",
+                                "--chunks", "50", "--scheduler", spec, "--format", "json",
+                                timeout=120)
+            assert rc == 0, err
+            np.testing.assert_allclose(json.loads(out)["derivative"]["w"], ref["w"],
+                                       rtol=1e-10)
+
+
+def test_workers_without_matd_are_named():
+    from matd.core.daskrun import _check_workers
+    from matd.core.errors import MatdError
+
+    class Client:
+        def __init__(self, found):
+            self.found = found
+
+        def run(self, f):
+            return self.found
+    with pytest.raises(MatdError, match="not installed on the workers tcp://10.0.0.2:1"):
+        _check_workers(Client({"tcp://10.0.0.1:1": "0.1.0", "tcp://10.0.0.2:1": None}),
+                       "tcp://10.0.0.1:8786")
+    with pytest.raises(MatdError, match="has no workers"):
+        _check_workers(Client({}), "tcp://10.0.0.1:8786")
+
+
+@pytest.mark.parametrize("name,base,message", [
+    ("KilledWorker", Exception, "a dask worker died while computing"),
+    ("CommClosedError", OSError, "lost the connection to the dask scheduler"),
+    ("FutureCancelledError", Exception, "the dask computation was cancelled"),
+])
+def test_a_failing_cluster_is_its_own_error_and_writes_nothing(tmp_path, name, base, message):
+    # a task raises what distributed raises when a worker dies or the connection drops
+    from matd.core.daskrun import Work, compute
+    from matd.core.errors import MatdError
+    from matd.core.stores import pending_write
+    trouble = type(name, (base,), {})
+
+    def fail(block):
+        raise trouble("worker tcp://127.0.0.1:4 went away")
+    x = da.ones((8, 2), chunks=(4, 2)).map_blocks(fail, dtype=float)
+    target = tmp_path / "g.npy"
+    write = pending_write(str(target), {"g": x})
+    with pytest.raises(MatdError, match=message):
+        compute(Work(), {"g": x}, write)
+    assert not target.exists() and not list(tmp_path.iterdir())
