@@ -202,7 +202,11 @@ def scheduler(spec: str | None):
         import dask
         token = _IN_PROCESS.set(True)
         try:
-            with dask.config.set(scheduler="threads" if spec == "threads" else "sync"):
+            # the functions, not their names: a name makes dask import distributed (0.16 s)
+            # to look for a client
+            import dask.threaded
+            with dask.config.set(scheduler=dask.threaded.get if spec == "threads"
+                                 else dask.get):
                 yield None
         finally:
             _IN_PROCESS.reset(token)

@@ -47,3 +47,11 @@ class ShapeError(MatdError):
 
 class MatdSyntaxError(MatdError):
     """The text does not parse."""
+
+
+class NumericError(MatdError):
+    """Numerical trouble while evaluating (exit 2)."""
+
+
+class OutOfMemory(MatdError):
+    """A request whose arrays do not fit in memory (exit 2; not numerical trouble)."""

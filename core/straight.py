@@ -47,7 +47,7 @@ def compile_numpy(plan, xp, dtype):
 
 
 def _build(plan, xp, dtype):
-    from matd.core.plan import _At, _leaf
+    from matd.core.execute import _At, _leaf
     steps, frees, fuse = plan.steps, plan._frees(), plan._fusable()
     names: dict = {"matmul": getattr(xp, "matmul", None)}
     lines = ["def plan(env, denv, given):"]

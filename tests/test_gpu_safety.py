@@ -12,7 +12,8 @@ import pytest
 
 from matd.core.errors import MatdError
 from matd.core.numeric import bind
-from matd.core.plan import NumericError, OutOfMemory, Plan, _library_trouble, _trouble
+from matd.core.execute import _library_trouble, _memory_error, _trouble
+from matd.core.plan import NumericError, OutOfMemory, Plan
 from matd.grammar.parse import parse_program
 from matd.numbers import Inputs, derivatives, prepare
 from matd.core.syntax import Source
@@ -46,7 +47,6 @@ def test_a_missing_or_failing_cuda_library_is_its_own_error(name, base, msg):
 
 def test_a_full_gpu_is_not_enough_gpu_memory():
     st = solve_step()
-    from matd.core.plan import _memory_error
     fake = type("OutOfMemoryError", (MemoryError,), {"__module__": "cupy.cuda.memory"})
     e = _memory_error(st, fake("out of memory allocating 1 bytes"))
     assert isinstance(e, OutOfMemory) and "GPU memory" in e.message and "float32" in e.hint

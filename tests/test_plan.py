@@ -424,7 +424,7 @@ def test_logistic_hessian_has_no_m_by_m_intermediate():
 
 # -- finiteness: inputs and results checked once; a step blamed only on trouble ----------------
 def test_a_run_checks_inputs_and_results_not_every_step(monkeypatch):
-    import matd.core.plan as plan_module
+    import matd.core.execute as plan_module
     prog, plan = compile_("X: m x n; W: n x n; Z = X W; sum(tanh(Z) .* exp(-Z)) + sum(X)",
                           {"m": 5, "n": 4})
     env = inputs(prog, plan)
