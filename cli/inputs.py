@@ -67,7 +67,7 @@ def _read_npy(fh, avail: int, what: str, mappable: bool = False):
     and nothing can write into the file."""
     import numpy as np
 
-    from matd.core.stores import npy_header
+    from matd.core.npyfile import npy_header
     start = fh.tell()
     try:
         shape, fortran, dtype = npy_header(fh)

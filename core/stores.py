@@ -226,20 +226,9 @@ def _shards(name: str, spelled: str, paths: list[str], found: str) -> Stored:
 _AGREE = "shards are stacked by rows: all must have the same columns and dtype"
 
 
-def npy_header(fh) -> tuple:
-    """(shape, fortran order, dtype) from a .npy stream's header, of any format version;
-    the stream is left at the data."""
-    from numpy.lib import format as npf
-    version = npf.read_magic(fh)
-    if version == (1, 0):
-        return npf.read_array_header_1_0(fh)
-    if version == (2, 0):
-        return npf.read_array_header_2_0(fh)
-    return npf._read_array_header(fh, version)   # 3.0: a utf-8 header
-
-
 def _npy_reader(name: str, path: str) -> _NpyReader:
     """A reader for one .npy file, from its header (the data is not touched)."""
+    from matd.core.npyfile import npy_header
     size = _regular_size(name, path)
     try:
         with open(path, "rb") as fh:

@@ -19,7 +19,8 @@ MATD = str(Path(sys.executable).parent / "matd")
 ENV = {k: v for k, v in os.environ.items() if k not in ("MATD_DEBUG", "PYTHONIMPORTTIME")} \
     | {"NO_COLOR": "1"}
 WATCH = ("numpy", "numpy.f2py", "numpy.testing", "numpy.ma", "array_api_compat", "scipy",
-         "sympy", "rich", "lark")
+         "sympy", "rich", "lark", "dask", "distributed", "tempfile", "shutil",
+         "matd.core.stores", "matd.core.daskrun")
 
 
 def imported(argv: list[str], stdin: str | None = None) -> tuple[set[str], int, str]:
@@ -51,10 +52,16 @@ def test_symbolic_commands_import_no_numpy_rich_sympy_or_lark(argv):
     assert mods == set(), mods          # lark only computes the parse tables (grammar/lalr.py)
 
 
-def test_grad_on_the_cpu_imports_numpy_alone():
+def test_grad_on_the_cpu_imports_numpy_alone(tmp_path):
     mods, rc, out = imported(["grad", "x: n; norm(x)^2", "--wrt", "x", "--at", "x=[1,2,3]"])
     assert rc == 0 and "2" in out and "6" in out, out
     assert mods == {"numpy"}, mods       # no array_api_compat (numpy.f2py, .testing, .ma …)
+    import numpy as np                   # a .npy in, a .npy out: no dask, no tempfile either
+    np.save(tmp_path / "x.npy", np.arange(3.0))
+    mods, rc, _ = imported(["grad", "x: n; norm(x)^2", "--wrt", "x", "--at",
+                            f"x={tmp_path / 'x.npy'}", "--out", str(tmp_path / "g.npy")])
+    assert rc == 0 and mods == {"numpy"}, mods
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), [0.0, 2.0, 4.0])
 
 
 def test_the_cpu_namespace_is_numpy_itself_where_numpy_is_an_array_api_namespace():
