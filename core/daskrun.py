@@ -222,6 +222,7 @@ def scheduler(spec: str | None):
                 n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address="127.0.0.1:0", silence_logs=50) as cluster, \
                 distributed.Client(cluster) as client:
+            _show_dashboard(client)
             yield client
         return
     with _connect(distributed, spec) as client:
@@ -240,6 +241,19 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def _show_dashboard(client) -> None:
+    """On a terminal, where the local cluster's dashboard is (needs bokeh: matd[distributed])."""
+    import sys
+    if not sys.stderr.isatty():
+        return
+    try:
+        import bokeh  # noqa: F401 - distributed serves the dashboard only with it
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"matd: dask dashboard at {client.dashboard_link}\n")
 
 
 def _workers(spec: str) -> int:
