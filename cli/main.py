@@ -47,7 +47,9 @@ EXAMPLES = {
     "eval": ["matd eval 'A: m x n; x: n; A x' --at A=a.npy --at x=[1,2] --out y.npy",
              "matd eval 'S: n x n spd; logdet(S)' --random --seed 1 --dims n=4"],
     "grad": ["matd grad 'A: 3 x 3; x: 3; x^T A x' --wrt x --random --seed 1 --check",
-             "matd grad 'X: m x n; norm(X)^2' --wrt X --at X=x.npy --order 2 --format json"],
+             "matd grad 'X: m x n; norm(X)^2' --wrt X --at X=x.npy --order 2 --format json",
+             "matd grad 'X: m x d; w: d; y: m; norm(X w - y)^2' --wrt w --at X=X.npy "
+             "--at w=w.npy --at y=y.npy --backend dask --out g.npy"],
     "check": ["matd check formulas.matd src/*.py",
               "matd check --format json - < model.matd"],
     "shape": ["matd shape 'tr(A^T X B)'",
