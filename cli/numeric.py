@@ -121,14 +121,18 @@ def lazy_run(opts: NumOptions):
         yield finish
 
 
+def _suffix(path: str) -> str:
+    return path.lower().rstrip("/").rpartition(".")[2]
+
+
 def blockwise(path: str) -> bool:
     """Whether --out PATH is written block by block on the dask backend (.npy, .zarr)."""
-    return path.lower().rstrip("/").endswith((".npy", ".zarr"))
+    return _suffix(path) in ("npy", "zarr")
 
 
 def write_out(path: str, arrays: dict) -> None:
     """--out of results in memory: .npy/.npz atomically; .zarr through core/stores.py."""
-    if path.lower().rstrip("/").endswith(".zarr"):
+    if _suffix(path) == "zarr":
         import dask
 
         from matd.core.stores import pending_write

@@ -135,7 +135,7 @@ def compute(work: Work, arrays: dict, write=None, located=None) -> dict:
         try:
             with _one_blas_thread() if _IN_PROCESS.get() else contextlib.nullcontext():
                 got = dask.compute(*tasks, *(c[0] for c in checks), *(p[0] for p in promises))
-        except (MatdError, KeyboardInterrupt):
+        except MatdError:
             raise
         except MemoryError:
             from matd.core.plan import OutOfMemory

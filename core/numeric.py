@@ -21,8 +21,9 @@ from matd.core.plan import NumericError, OutOfMemory, Plan, all_finite, size
 
 @dataclass
 class Binding:
-    """Arrays (2-D float64 numpy arrays, moved to the backend when run) for the variables,
-    sizes for the dims.  ``checked``: every array in ``env`` is known to be finite (``bind``
+    """Arrays for the variables, sizes for the dims.  The arrays are 2-D: numpy float64
+    (float32 as given, for a float32 run), moved to the device when run; dask arrays on the
+    dask backend.  ``checked``: every array in ``env`` is known to be finite (``bind``
     checked the given ones; random draws are), so a plan need not check them again."""
 
     env: dict
@@ -366,11 +367,7 @@ def unvec(J, fshape2d, fuser, xshape2d, xuser):
 def derivative_array(prog, b: Binding, r, f):
     """The derivative of a ``derive`` result as an array of shape(f) + shape(X)."""
     import numpy as np
-    x2, xu = _xshape(prog, b, r.wrt)
-    f2 = (size(f.shape[0], b.sizes), size(f.shape[1], b.sizes))
-    fu = user_shape(f2, f.shape, declared_matrix(prog, f))
-    if r.kind in ("hessian", "vec-hessian"):
-        f2, fu = x2, xu
+    f2, fu, x2, xu = _shapes(prog, b, r, f)
     if r.derivative is None:   # no closed form: exact directional derivatives, column by column
         lin = r.differential
         if r.kind in ("hessian", "vec-hessian"):   # of the gradient, not the quadratic form d²f
@@ -404,13 +401,18 @@ def derivative_arrays(prog, b: Binding, results, f) -> list:
         if id(r) not in values:
             out.append(derivative_array(prog, b, r, f))
             continue
-        x2, xu = _xshape(prog, b, r.wrt)
-        f2 = (size(f.shape[0], b.sizes), size(f.shape[1], b.sizes))
-        fu = user_shape(f2, f.shape, declared_matrix(prog, f))
-        if r.kind in ("hessian", "vec-hessian"):
-            f2, fu = x2, xu
-        out.append(_shaped(r, values[id(r)], f2, fu, x2, xu))
+        out.append(_shaped(r, values[id(r)], *_shapes(prog, b, r, f)))
     return out
+
+
+def _shapes(prog, b: Binding, r, f):
+    """(f's 2-D shape, f's user shape, X's 2-D shape, X's user shape) of a result: for a
+    Hessian, the 'f' is the gradient, of X's shape."""
+    x2, xu = _xshape(prog, b, r.wrt)
+    if r.kind in ("hessian", "vec-hessian"):
+        return x2, xu, x2, xu
+    f2 = (size(f.shape[0], b.sizes), size(f.shape[1], b.sizes))
+    return f2, user_shape(f2, f.shape, declared_matrix(prog, f)), x2, xu
 
 
 def _shaped(r, D, f2, fu, x2, xu):
