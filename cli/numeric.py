@@ -88,6 +88,9 @@ def inputs_of(opts: NumOptions):
     if opts.backend != "dask" and (opts.chunks is not None or opts.scheduler is not None):
         flag = "--chunks" if opts.chunks is not None else "--scheduler"
         raise MatdError(f"{flag} is for --backend dask", hint="add --backend dask")
+    if opts.backend == "dask":
+        from matd.core.dasknp import import_lean
+        import_lean()
     arrays, where = {}, {}
     for name, text in parse_at(opts.at):
         stored = None

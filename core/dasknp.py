@@ -55,6 +55,32 @@ SMALL = 4096   # a square matrix with at most this many rows is factored in one 
 BLOCK = 2048   # the square block size of dask's blocked solve, inverse and Cholesky
 
 _NAMESPACE = None
+# dask.array imports these, when SciPy is installed, only to accept sparse matrices as
+# chunks and to warn about scipy.fftpack's FFTs: nothing matd does (0.2 s of a command)
+_OPTIONAL = frozenset(("scipy.sparse", "scipy.fftpack"))
+
+
+def import_lean() -> None:
+    """Import dask.array without the SciPy modules of ``_OPTIONAL``.  For the command
+    line, whose process runs matd alone; a program of the user's imports dask as it is.
+    Once dask.array is in, they import as usual (nothing is remembered of the refusal)."""
+    import sys
+    if "dask.array" in sys.modules:
+        return
+
+    class Refuse:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name in _OPTIONAL:
+                raise ModuleNotFoundError(f"{name} is not needed here", name=name)
+            return None
+    sys.meta_path.insert(0, Refuse)
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        pass    # no dask: namespace() says so
+    finally:
+        sys.meta_path.remove(Refuse)
 
 
 def namespace():

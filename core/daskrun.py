@@ -96,7 +96,7 @@ class Lazy:
 @dataclass
 class Work:
     """Everything a command leaves to compute: lazy plans, and the inputs' promises as
-    (lazy value, error maker) pairs (the value is None when the promise holds)."""
+    (lazy flag, error maker) pairs (the flag is true where a promise is broken)."""
 
     plans: list = field(default_factory=list)
     promises: list = field(default_factory=list)
@@ -104,20 +104,37 @@ class Work:
 
 def promise_check(name, a, attrs, src, eps):
     """The declaration's promises (sym, spd, orth, diag, simplex) of a lazy input, checked
-    with the results: (lazy value, error maker)."""
+    with the results: (lazy 0-d flag, true where one is broken; the error, made by checking
+    again here).  A flag, not the message: dask.compute returns values out of place when
+    it is given dask arrays and Delayed objects together (dask 2026.8), so all it is given
+    are arrays."""
     import dask
-    return dask.delayed(_promise_trouble, pure=True)(name, a, attrs, src, eps), \
-        lambda got: MatdError(got[0], hint=got[1])
+    import dask.array as da
+    import numpy as np
+
+    from matd.core.deferred import as_delayed
+    flag = dask.delayed(_promise_broken, pure=True)(name, as_delayed(a), attrs, src, eps)
+
+    def error(_):
+        from matd.core.numeric import check_promises
+        try:
+            check_promises(name, np.asarray(a.compute()), attrs, src, eps)
+        except MatdError as e:
+            return e
+        return MatdError(f"{name}: its declaration's promise did not hold")  # pragma: no cover
+    return da.from_delayed(flag, (), dtype=bool, meta=np.empty((), bool)), error
 
 
-def _promise_trouble(name, a, attrs, src, eps):
-    """None, or (message, hint) of the first broken promise (run by a worker)."""
+def _promise_broken(name, a, attrs, src, eps):
+    """Whether a breaks a promise of its declaration (run by a worker)."""
+    import numpy as np
+
     from matd.core.numeric import check_promises
     try:
         check_promises(name, a, attrs, src, eps)
-    except MatdError as e:
-        return e.message, e.hint
-    return None
+    except MatdError:
+        return np.True_
+    return np.False_
 
 
 def compute(work: Work, arrays: dict, write=None, located=None) -> dict:
@@ -155,9 +172,9 @@ def compute(work: Work, arrays: dict, write=None, located=None) -> dict:
                 _blame(lz, located)
                 raise NumericError("the result is not finite (NaN or Inf)",
                                    hint="check the inputs for NaN/Inf")
-        for (_, make), trouble in zip(promises, flags[len(checks):]):
-            if trouble is not None:
-                raise make(trouble)
+        for (_, make), broken in zip(promises, flags[len(checks):]):
+            if bool(broken):
+                raise make(broken)
     except BaseException:
         if write is not None:
             write.abort()

@@ -2,7 +2,8 @@
 
 A plan's steps are run in order, on numpy as one straight-line function (core/straight.py),
 elsewhere one by one; on a lazy namespace (dask) they build a graph instead, computed by the
-caller with its checks (``Running.lazy``).  Temporaries die as soon as no later step reads
+caller with its checks (``Running.lazy``), of one task per block where the plan allows it
+(core/blocked.py).  Temporaries die as soon as no later step reads
 them; on numpy an elementwise step writes into an argument that dies with it.  NaN/Inf is
 looked for once in the inputs and once in the results; only when a result has some does a
 second pass, step by step, name the step that made it (``blame``).  Linear-algebra trouble
@@ -10,6 +11,7 @@ second pass, step by step, name the step that made it (``blame``).  Linear-algeb
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from matd.core.deferred import collecting, is_lazy, require
@@ -38,6 +40,30 @@ def _too_big(e: Exception) -> bool:
     return isinstance(e, ValueError) and ("array is too big" in msg or
                                           "Maximum allowed dimension" in msg or
                                           "maximum supported dimension" in msg)
+
+
+@contextmanager
+def named(st: "Step"):
+    """Inside: computing step ``st``; a failure becomes matd's account of it, naming the
+    step (a domain error, memory, a missing library, a singular or indefinite matrix)."""
+    try:
+        yield
+    except MatdError:
+        raise
+    except MemoryError as e:   # also CuPy's OutOfMemoryError
+        raise _memory_error(st, e) from None
+    except DomainError as e:   # a kernel's own account of the trouble
+        raise _at(NumericError(f"cannot evaluate {_what(st)}: {e}",
+                               hint=e.hint or _hint(st)), st) from None
+    except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
+        if _too_big(e):
+            raise _memory_error(st, e) from None
+        lib = _library_trouble(e)
+        if lib is not None:
+            raise lib from None
+        if st.kind == "cholesky_logdet":   # lazily, Cholesky fails when computed
+            raise _at(_not_spd(st.node), st) from None
+        raise _at(NumericError(_trouble(st, e), hint=_hint(st)), st) from None
 
 
 def size(d, sizes: dict) -> int:
@@ -86,17 +112,25 @@ class Running:
         the error names it), the kernels' own checks (``deferred.require``), and one per
         output (not finite: error None, for only a step-by-step pass, ``blame``, can say
         which step made it).  The caller computes outputs and checks in one pass."""
+        from matd.core.blocked import lower
         dtype = dtype or xp.float64
         denv = denv or {}
+        blocks = lower(self, env, denv)   # one task per block where the plan allows
+        read: dict = {}
         with collecting() as checks:
-            out = self._run(env, xp, denv, dtype)
+            if blocks is None:
+                out = self._run(env, xp, denv, dtype)
+            else:
+                self._check_memory(dtype)
+                out, read = blocks.lazy(env, xp, denv, dtype, check)
         if check:
             flags = []
-            for st in self.steps:
+            for i, st in enumerate(self.steps):
                 if st.kind == "input":
                     which, name = st.extra
                     v = (env if which == "var" else denv)[name]
-                    flags.append((~xp.all(xp.isfinite(v)), _at(_leaf_trouble(st, dtype), st)))
+                    bad = read[i] if i in read else ~xp.all(xp.isfinite(v))
+                    flags.append((bad, _at(_leaf_trouble(st, dtype), st)))
             checks[:0] = flags
             checks += [(~xp.all(xp.isfinite(v)), None) for v in out]
         return out, checks
@@ -165,29 +199,13 @@ class Running:
         fuse = self._fusable() if numpy or "numpy" in getattr(xp, "__name__", "") else None
         lazy = is_lazy(xp)
         for i, st in enumerate(steps):
-            try:
-                a = [vals[j] for j in st.args]
+            a = [vals[j] for j in st.args]
+            with named(st):
                 v = self._fused(st, a, fuse[i], given) if fuse and fuse[i] else None
                 if v is None:
                     v = self._step(st, a, env, denv, xp, dtype)
                 if blame and lazy:   # computed here, where a failure is this step's
                     v = v.persist()
-            except MatdError:
-                raise
-            except MemoryError as e:   # also CuPy's OutOfMemoryError
-                raise _memory_error(st, e) from None
-            except DomainError as e:   # a kernel's own account of the trouble
-                raise _at(NumericError(f"cannot evaluate {_what(st)}: {e}",
-                                       hint=e.hint or _hint(st)), st) from None
-            except Exception as e:  # noqa: BLE001 - a linear-algebra failure, named
-                if _too_big(e):
-                    raise _memory_error(st, e) from None
-                lib = _library_trouble(e)
-                if lib is not None:
-                    raise lib from None
-                if st.kind == "cholesky_logdet":   # lazily, Cholesky fails when computed
-                    raise _at(_not_spd(st.node), st) from None
-                raise _at(NumericError(_trouble(st, e), hint=_hint(st)), st) from None
             if blame:  # the first step that turns finite inputs into NaN/Inf
                 fin = all_finite(xp, v)
                 if not fin and not st.args:   # a leaf: a constant, an input, a direction
@@ -282,67 +300,74 @@ class Running:
             if got is None:
                 got = self._numbers[key] = _leaf(n, st.shape, xp, dtype, self.sizes)
             return got
-        if kind == "kernel":
-            return PRIMS[n.op].kernel(xp, _At(n, st.shape), *a)
-        if kind == "matmul":
-            return xp.matmul(a[0], a[1])
-        if kind == "solve":
-            x = a[0].T if st.extra else a[0]
-            return xp.linalg.solve(x, a[1])
-        if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
-            x = a[1] if st.extra else a[1].T
-            return xp.linalg.solve(x, a[0].T).T
-        if kind == "combine":   # from a positive term where there is one: B - A, not -A + B
-            k = next((k for k, sign in enumerate(st.extra) if sign > 0), 0)
-            out = a[k] if st.extra[k] > 0 else -a[k]
-            for v, sign in zip(a[:k] + a[k + 1:], st.extra[:k] + st.extra[k + 1:]):
-                out = out + v if sign > 0 else out - v
-            return out
-        if kind == "powc":
-            p, x = st.extra, a[0]
-            if p == 2:
-                return x * x
-            if p == -1:
-                return 1 / x
-            if p == 0.5:
-                return xp.sqrt(x)
-            return x ** p
-        if kind == "diagonal":
-            return _dense_diagonal(xp, a[0], dtype)
-        if kind == "adddiag":
-            return _add_onto_diagonal(xp, _copy(xp, a[0]), a[1])
-        if kind == "rowscale":
-            return a[0] * a[1]
-        if kind == "colscale":
-            return a[0] * xp.reshape(a[1], (1, -1))
-        if kind == "kron_apply":  # (A ⊗ B) M, column by column: vec(B X Aᵀ)
-            A, B, M = a
-            trans, right = st.extra or (False, False)
-            if trans:
-                A, B = A.T, B.T
-            if right:                  # M K = (Kᵀ Mᵀ)ᵀ: the caller transposed K already
-                M = M.T
-            (ma, na), (mb, nb) = A.shape, B.shape
-            k = M.shape[1]
-            Y = xp.matmul(B, xp.reshape(M, (na, nb, k)))          # (na, mb, k)
-            Z = xp.matmul(A, xp.reshape(Y, (na, mb * k)))          # (ma, mb·k)
-            out = xp.reshape(Z, (ma * mb, k))
-            return out.T if right else out
-        if kind == "sums":     # A 1 (axis 1) or 1ᵀ A (axis 0), each as wide as 1 is
-            out = xp.sum(a[0], axis=st.extra, keepdims=True)
-            return out if out.shape == st.shape else xp.broadcast_to(out, st.shape)
-        if kind == "trprod":   # tr(L M) = sum(L ∘ Mᵀ)
-            return xp.reshape(xp.sum(a[0] * a[1].T), (1, 1))
-        if kind == "cholesky_logdet":
-            trouble = _not_spd(n)
-            try:
-                L = xp.linalg.cholesky(a[0])
-            except Exception:  # noqa: BLE001
-                raise trouble from None
-            d = xp.linalg.diagonal(L)
-            require(xp, ~xp.all(xp.isfinite(d)) | xp.any(d <= 0), trouble)
-            return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
-        raise AssertionError(kind)  # pragma: no cover
+        return value_of(st, a, xp, dtype)
+
+
+def value_of(st: "Step", a: list, xp, dtype):
+    """The value of a step that is not a leaf (an input, a constant), from its
+    arguments' values ``a``."""
+    n, kind = st.node, st.kind
+    if kind == "kernel":
+        return PRIMS[n.op].kernel(xp, _At(n, st.shape), *a)
+    if kind == "matmul":
+        return xp.matmul(a[0], a[1])
+    if kind == "solve":
+        x = a[0].T if st.extra else a[0]
+        return xp.linalg.solve(x, a[1])
+    if kind == "rsolve":  # L X⁻¹ = (X⁻ᵀ Lᵀ)ᵀ
+        x = a[1] if st.extra else a[1].T
+        return xp.linalg.solve(x, a[0].T).T
+    if kind == "combine":   # from a positive term where there is one: B - A, not -A + B
+        k = next((k for k, sign in enumerate(st.extra) if sign > 0), 0)
+        out = a[k] if st.extra[k] > 0 else -a[k]
+        for v, sign in zip(a[:k] + a[k + 1:], st.extra[:k] + st.extra[k + 1:]):
+            out = out + v if sign > 0 else out - v
+        return out
+    if kind == "powc":
+        p, x = st.extra, a[0]
+        if p == 2:
+            return x * x
+        if p == -1:
+            return 1 / x
+        if p == 0.5:
+            return xp.sqrt(x)
+        return x ** p
+    if kind == "diagonal":
+        return _dense_diagonal(xp, a[0], dtype)
+    if kind == "adddiag":
+        return _add_onto_diagonal(xp, _copy(xp, a[0]), a[1])
+    if kind == "rowscale":
+        return a[0] * a[1]
+    if kind == "colscale":
+        return a[0] * xp.reshape(a[1], (1, -1))
+    if kind == "kron_apply":  # (A ⊗ B) M, column by column: vec(B X Aᵀ)
+        A, B, M = a
+        trans, right = st.extra or (False, False)
+        if trans:
+            A, B = A.T, B.T
+        if right:                  # M K = (Kᵀ Mᵀ)ᵀ: the caller transposed K already
+            M = M.T
+        (ma, na), (mb, nb) = A.shape, B.shape
+        k = M.shape[1]
+        Y = xp.matmul(B, xp.reshape(M, (na, nb, k)))          # (na, mb, k)
+        Z = xp.matmul(A, xp.reshape(Y, (na, mb * k)))          # (ma, mb·k)
+        out = xp.reshape(Z, (ma * mb, k))
+        return out.T if right else out
+    if kind == "sums":     # A 1 (axis 1) or 1ᵀ A (axis 0), each as wide as 1 is
+        out = xp.sum(a[0], axis=st.extra, keepdims=True)
+        return out if out.shape == st.shape else xp.broadcast_to(out, st.shape)
+    if kind == "trprod":   # tr(L M) = sum(L ∘ Mᵀ)
+        return xp.reshape(xp.sum(a[0] * a[1].T), (1, 1))
+    if kind == "cholesky_logdet":
+        trouble = _not_spd(n)
+        try:
+            L = xp.linalg.cholesky(a[0])
+        except Exception:  # noqa: BLE001
+            raise trouble from None
+        d = xp.linalg.diagonal(L)
+        require(xp, ~xp.all(xp.isfinite(d)) | xp.any(d <= 0), trouble)
+        return xp.reshape(2 * xp.sum(xp.log(d)), (1, 1))
+    raise AssertionError(kind)  # pragma: no cover
 
 
 _VIEWS = frozenset(("transpose", "broadcast", "vec", "unvec", "diag", "rsolve"))

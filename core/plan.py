@@ -135,6 +135,11 @@ class Plan(Running):
             signs = tuple(-1 if a.op == "neg" else 1 for a in n.args)
             args = self.operands(n, [a.args[0] if a.op == "neg" else a for a in n.args])
             s = self.emit("combine", n, args, self.shape(n), signs, "add")
+        elif op == "epow" and n.args[0].op == "norm" and n.args[1].op == "const" and \
+                n.args[1].params[0] == 2:   # ‖X‖² as ⟨X, X⟩, no root to square
+            from matd.core.algebra import fn
+            x = n.args[0].args[0]
+            s = self.compile(fn("dot", x, x))
         elif op == "epow" and n.args[1].op == "const":  # x.^2 as x*x, not a generic pow
             s = self.emit("powc", n, (self.compile(n.args[0]),), self.shape(n),
                           n.args[1].params[0], "epow")

@@ -19,6 +19,13 @@ printing (matd text, unicode, LaTeX), and the calculus and numbers:
   A kernel checks its argument's domain with ``matd.core.deferred.require`` (at once on
   an eager namespace; on dask with the results) and never asks a lazy array for a
   number (``bool``, ``float``): on dask a kernel only builds a graph.
+- ``blocks``: how the kernel meets row blocks (the dask backend's one-pass path,
+  ``matd.core.blocked``): ``"entries"`` when each entry of the value depends only on the
+  same entries of the arguments (scalars and rows broadcast), so the value of a block is
+  the kernel of the blocks; ``"sums"`` when the value of the whole is the sum of the
+  kernels of the blocks (a sum, an inner product); empty otherwise (the default: such a
+  kernel runs on the chunked arrays themselves).  The tests walk the table and hold each
+  claim to a split of a random sample.
 - ``sample``: a matd program using the primitive and the input kinds its
   variables need; the tests walk the table and check every ``d`` against
   central finite differences on it.  Adding a primitive is adding a row.
@@ -126,6 +133,7 @@ class Prim(NamedTuple):
                                   # add and matmul join theirs with + and @ into {0})
     py_helper: str = ""           # source of a helper function the template calls
     sample: tuple[str, dict] | None = None
+    blocks: str = ""              # "entries" | "sums" | "" (see the module)
 
 
 def _norm(name, sub):
@@ -303,7 +311,7 @@ def _elementwise(op, deriv, kernel, latex=None, uni=None, doc="", sample=None, s
     return Prim(op, 1, r_same, Call(op, uni, latex), spell or (op,), doc=doc or f"elementwise {op}",
                 py=py or f"np.{op}({{0}})", py_helper=py_helper,
                 d=lambda n, a, da: A.hadamard(deriv(n, a[0]), da[0]),
-                kernel=kernel, sample=sample or (f"X: m x n; sum({op}(X))", {}))
+                kernel=kernel, sample=sample or (f"X: m x n; sum({op}(X))", {}), blocks="entries")
 
 
 def _div(xp, x, s):
@@ -804,10 +812,11 @@ _ROWS = [
     # operators
     Prim("add", 2, r_same2("sum"), Infix("+", "+", "+", SUM), linear=True, py="({0})", doc="A + B",
          adjoint=lambda n, i, G: G, vjac=lambda n, i: A.eye(_size(n.shape)),
-         kernel=lambda xp, n, *a: sum(a[1:], a[0]), sample=("X, Y: m x n; sum(X + Y)", {})),
+         kernel=lambda xp, n, *a: sum(a[1:], a[0]), sample=("X, Y: m x n; sum(X + Y)", {}),
+         blocks="entries"),
     Prim("neg", 1, r_same, Prefix("-"), linear=True, py="(-{0})", doc="-A",
          adjoint=lambda n, i, G: A.neg(G), vjac=lambda n, i: A.neg(A.eye(_size(n.shape))),
-         kernel=lambda xp, n, a: -a, sample=("X: m x n; sum(-X)", {})),
+         kernel=lambda xp, n, a: -a, sample=("X: m x n; sum(-X)", {}), blocks="entries"),
     Prim("matmul", 2, r_matmul, Infix(" ", " ", r"\,", PROD), py="({0})", doc="product rule (A B)",
          d=lambda n, a, da: A.add(*(A.matmul(*a[:i], da[i], *a[i + 1:]) for i in range(len(a)))),
          adjoint=_chain_adjoint, vjac=_chain_vjac,
@@ -819,7 +828,8 @@ _ROWS = [
          adjoint=lambda n, i, G: A.smul(n.args[0], G) if i else A.inner(n.args[1], G),
          vjac=lambda n, i: A.smul(n.args[0], A.eye(_size(n.shape))) if i
          else A.fn("vec", n.args[1]),
-         kernel=lambda xp, n, s, x: s * x, sample=("c: scalar; X: m x n; sum(c X)", {})),
+         kernel=lambda xp, n, s, x: s * x, sample=("c: scalar; X: m x n; sum(c X)", {}),
+         blocks="entries"),
     Prim("div", 2, r_div, Infix("/", "/", "/", PROD),
          py="_div({0}, {1})", py_helper=_DIV_SRC,
          doc="quotient rule (A / c); 0/0 is 0 (so ∂‖x‖ = x/‖x‖ is 0 at x = 0)",
@@ -827,20 +837,21 @@ _ROWS = [
          adjoint=lambda n, i, G: A.div(G, n.args[1]),
          vjac=lambda n, i: A.div(A.eye(_size(n.shape)), n.args[1]),
          kernel=lambda xp, n, x, s: _div(xp, x, s),
-         sample=("c: scalar; X: m x n; sum(X / c)", {"c": "pos"})),
+         sample=("c: scalar; X: m x n; sum(X / c)", {"c": "pos"}), blocks="entries"),
     Prim("hadamard", 2, r_same2("Hadamard product"), Infix(".*", "∘", r"\odot", PROD),
          py="({0} * {1})", doc="product rule (A ∘ B)",
          d=lambda n, a, da: A.add(A.hadamard(da[0], a[1]), A.hadamard(a[0], da[1])),
          adjoint=lambda n, i, G: A.hadamard(G, _other(n, i)),
          vjac=lambda n, i: A.fn("diag", A.fn("vec", _other(n, i))),
-         kernel=lambda xp, n, a, b: a * b, sample=("X, Y: m x n; sum(X .* Y)", {})),
+         kernel=lambda xp, n, a, b: a * b, sample=("X, Y: m x n; sum(X .* Y)", {}),
+         blocks="entries"),
     Prim("hdiv", 2, r_same2("elementwise division"), Infix("./", "⊘", r"\oslash", PROD),
          py="({0} / {1})", doc="quotient rule (A ./ B)",
          d=lambda n, a, da: A.sub(A.hdiv(da[0], a[1]), A.hadamard(A.hdiv(n, a[1]), da[1])),
          adjoint=lambda n, i, G: A.hdiv(G, n.args[1]),
          vjac=lambda n, i: A.fn("diag", A.fn("vec", A.hdiv(1, n.args[1]))),
          kernel=lambda xp, n, a, b: a / b,
-         sample=("X, Y: m x n; sum(X ./ Y)", {"Y": "pos"})),
+         sample=("X, Y: m x n; sum(X ./ Y)", {"Y": "pos"}), blocks="entries"),
     Prim("kron", 2, r_kron, {"matd": Call("kron"), "unicode": Infix("⊗", "⊗", "⊗", PROD),
                              "latex": Infix("⊗", "⊗", r"\otimes", PROD)}, ("kron",),
          py="np.kron({0}, {1})", doc="product rule (A ⊗ B)",
@@ -868,13 +879,14 @@ _ROWS = [
              A.hadamard(A.smul(a[1], A.epow(a[0], A.sub(a[1], 1))), da[0]),
              A.smul(da[1], A.hadamard(n, A.fn("log", a[0])))),
          kernel=lambda xp, n, x, p: x ** p,
-         sample=("X: m x n; p: scalar; sum(X.^p)", {"X": "pos", "p": "pos"})),
+         sample=("X: m x n; p: scalar; sum(X.^p)", {"X": "pos", "p": "pos"}), blocks="entries"),
     Prim("broadcast", 1, r_leaf, Leaf(), linear=True,
          py="np.broadcast_to({0}, {shape})",
          doc="a scalar, row or column repeated to a shape (implicit in +)",
          adjoint=_broadcast_adjoint, vjac=_broadcast_vjac,
          kernel=lambda xp, n, a: xp.broadcast_to(a, n.shape),
-         sample=("X: m x n; b: n; c: scalar; x: m; sum(exp(X + b^T + x + c))", {})),
+         sample=("X: m x n; b: n; c: scalar; x: m; sum(exp(X + b^T + x + c))", {}),
+         blocks="entries"),
     Prim("ufunc", 1, r_same, Leaf(), doc="a user-defined elementwise function (chain rule)",
          d=lambda n, a, da: A.hadamard(A.ufunc_derivative(n), da[0]),
          sample=("sp2(t) = log(1 + exp(2 t)); X: m x n; sum(sp2(X))", {})),
@@ -910,7 +922,8 @@ _ROWS = [
          py="np.sum({0}).reshape(1, 1)",
          doc="sum of all entries", adjoint=lambda n, i, G: A.smul(G, A.ones(n.args[0].shape)),
          vjac=lambda n, i: A.transpose(A.ones((_size(n.args[0].shape), ONE))),
-         kernel=lambda xp, n, a: _s(xp, xp.sum(a)), sample=("X: m x n; sum(X)", {})),
+         kernel=lambda xp, n, a: _s(xp, xp.sum(a)), sample=("X: m x n; sum(X)", {}),
+         blocks="sums"),
     # matrix functions
     Prim("det", 1, r_square_scalar("det"), Call("det", latex=r"\det"), ("det",),
          py="np.linalg.det({0}).reshape(1, 1)",
@@ -966,22 +979,24 @@ _ROWS = [
                              "latex": Wrap(r"\sqrt{", "}")}, ("sqrt",),
                              py="np.sqrt({0})", doc="elementwise sqrt",
          d=lambda n, a, da: A.hdiv(da[0], A.smul(A.const(2), n)),
-         kernel=lambda xp, n, a: xp.sqrt(a), sample=("X: m x n; sum(sqrt(X))", {"X": "pos"})),
+         kernel=lambda xp, n, a: xp.sqrt(a), sample=("X: m x n; sum(sqrt(X))", {"X": "pos"}),
+         blocks="entries"),
     Prim("abs", 1, r_same, {"matd": Call("abs"), "unicode": Wrap("|", "|"),
                             "latex": Wrap(r"\left|", r"\right|")}, ("abs",),
          py="np.abs({0})", doc="elementwise |x|; derivative sign(x), 0 at 0",
          d=lambda n, a, da: A.hadamard(A.fn("sign", a[0]), da[0]),
-         kernel=lambda xp, n, a: xp.abs(a), sample=("X: m x n; sum(abs(X))", {"X": "nonzero"})),
+         kernel=lambda xp, n, a: xp.abs(a), sample=("X: m x n; sum(abs(X))", {"X": "nonzero"}),
+         blocks="entries"),
     Prim("step", 1, r_same, Call("step", latex=r"\operatorname{step}"), ("step",),
          py="np.heaviside({0}, 0.0)",
          doc="elementwise Heaviside step (1 where x > 0, else 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape),
          kernel=lambda xp, n, a: xp.astype(a > 0, a.dtype),
-         sample=("X: m x n; sum(step(X))", {"X": "nonzero"})),
+         sample=("X: m x n; sum(step(X))", {"X": "nonzero"}), blocks="entries"),
     Prim("sign", 1, r_same, Call("sign", latex=r"\operatorname{sign}"), ("sign",),
          py="np.sign({0})", doc="elementwise sign (0 at 0); derivative 0",
          d=lambda n, a, da: A.zeros(n.shape), kernel=lambda xp, n, a: xp.sign(a),
-         sample=("X: m x n; sum(sign(X))", {"X": "nonzero"})),
+         sample=("X: m x n; sum(sign(X))", {"X": "nonzero"}), blocks="entries"),
     # reductions and norms
     Prim("norm", 1, r_scalar, _norm("norm", ""), ("norm", "norm2"),
          py="np.sqrt(np.sum({0} ** 2)).reshape(1, 1)",
@@ -994,7 +1009,7 @@ _ROWS = [
          doc="sum of absolute entries: d‖X‖₁ = ⟨sign X, dX⟩",
          d=lambda n, a, da: A.inner(A.fn("sign", a[0]), da[0]),
          kernel=lambda xp, n, a: _s(xp, xp.sum(xp.abs(a))),
-         sample=("X: m x n; norm1(X)", {})),
+         sample=("X: m x n; norm1(X)", {}), blocks="sums"),
     Prim("specnorm", 1, r_scalar, _norm("specnorm", "2"), ("specnorm",),
          py="np.linalg.norm({0}, 2).reshape(1, 1)",
          doc="largest singular value: dσ = uᵀ dX v",  # top singular pair
@@ -1027,7 +1042,7 @@ _ROWS = [
          adjoint=lambda n, i, G: A.smul(G, _other(n, i)),
          vjac=lambda n, i: A.transpose(A.fn("vec", _other(n, i))),
          kernel=lambda xp, n, a, b: _s(xp, xp.sum(a * b)),
-         sample=("X, Y: m x n; dot(X, Y)", {})),
+         sample=("X, Y: m x n; dot(X, Y)", {}), blocks="sums"),
     # spectral
     Prim("lambda_max", 1, r_square_scalar("lambda_max"),
          Call("lambda_max", "λmax", r"\lambda_{\max}"), ("lambda_max",),
@@ -1114,12 +1129,12 @@ _ROWS = [
          doc="elementwise maximum (a tie counts 0, as relu at 0): "
              "d = step(A − B) ∘ dA + step(B − A) ∘ dB",
          d=_extreme_d(1), kernel=lambda xp, n, a, b: xp.maximum(a, b),
-         sample=("X, Y: m x n; sum(max(X, Y) .* max(X, Y))", {})),
+         sample=("X, Y: m x n; sum(max(X, Y) .* max(X, Y))", {}), blocks="entries"),
     Prim("min", 2, r_same2("min"), Call("min"), ("min",),
          py="np.minimum({0}, {1})",
          doc="elementwise minimum (a tie counts 0): d = step(B − A) ∘ dA + step(A − B) ∘ dB",
          d=_extreme_d(-1), kernel=lambda xp, n, a, b: xp.minimum(a, b),
-         sample=("X, Y: m x n; sum(min(X, Y) .* min(X, Y))", {})),
+         sample=("X, Y: m x n; sum(min(X, Y) .* min(X, Y))", {}), blocks="entries"),
     # triangular parts and the Cholesky factor
     Prim("tril", 1, r_same, Call("tril", params="offset"),
          ("tril",), linear=True, py="np.tril({0}, {k})",

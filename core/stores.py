@@ -64,8 +64,9 @@ class _Reader:
 
 @dataclass(frozen=True)
 class _NpyReader(_Reader):
-    """Blocks of a .npy file: whole rows read straight from the file into the block, other
-    blocks through a memory map opened for the block."""
+    """Blocks of a .npy file, each a memory map of its own rows (the file's pages, not a
+    copy; unmapped when the block is dropped), other blocks copied out of a memory map
+    opened for the block."""
 
     path: str
     shape: tuple
@@ -75,12 +76,12 @@ class _NpyReader(_Reader):
 
     def __getitem__(self, key):
         rows = self._rows(key)
-        if rows is not None:   # whole rows of a C-order file: one read, straight into the block
+        if rows is not None:   # whole rows of a C-order file: a map of just those bytes
             start, stop = rows
             width = int(np.prod(self.shape[1:], dtype=np.int64))
-            with open(self.path, "rb") as f:
-                f.seek(self.offset + start * width * self.dtype.itemsize)
-                block = np.fromfile(f, dtype=self.dtype, count=(stop - start) * width)
+            count = (stop - start) * width
+            block = _mapped(self.path, self.offset + start * width * self.dtype.itemsize,
+                            count, self.dtype) if count else np.empty(0, self.dtype)
             return block.reshape((stop - start,) + tuple(self.shape[1:]))
         data = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
                          shape=self.shape, order="F" if self.fortran else "C")
@@ -95,6 +96,23 @@ class _NpyReader(_Reader):
         start, stop, step = key[0].indices(self.shape[0])
         whole = all(k.indices(n) == (0, n, 1) for k, n in zip(key[1:], self.shape[1:]))
         return (start, max(start, stop)) if step == 1 and whole else None
+
+
+def _mapped(path: str, start: int, count: int, dtype: np.dtype) -> np.ndarray:
+    """``count`` items of ``dtype`` at byte ``start`` of a file, as a read-only array on a
+    memory map of those bytes, its pages faulted in at once (MAP_POPULATE, where there
+    is one: one call instead of a fault per page).  No copy is made, no memory allocated:
+    the pages are the page cache's, and the map goes with the array."""
+    import mmap
+    begin = start - start % mmap.ALLOCATIONGRANULARITY
+    length = start - begin + count * dtype.itemsize
+    with open(path, "rb") as f:
+        if hasattr(mmap, "MAP_SHARED"):
+            mm = mmap.mmap(f.fileno(), length, prot=mmap.PROT_READ, offset=begin,
+                           flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+        else:   # Windows
+            mm = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ, offset=begin)
+    return np.frombuffer(mm, dtype=dtype, count=count, offset=start - begin)
 
 
 @dataclass(frozen=True)
