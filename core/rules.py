@@ -285,6 +285,27 @@ def diag_times_vector(n: Node) -> Node | None:
     return None
 
 
+def diag_product(n: Node) -> Node | None:
+    """diag(a) diag(b) = diag(a ∘ b) for vectors a, b: one pass merges every run of
+    diagonal factors (a Hessian through k nested entrywise functions has a run of k)."""
+    if "diag" not in _factor_ops(n):
+        return None
+    out: list[Node] = []
+    merged = False
+    for x in n.args:
+        if out and _vector_diag(x) and _vector_diag(out[-1]):
+            out[-1] = A.fn("diag", A.hadamard(out[-1].args[0], x.args[0]))
+            merged = True
+        else:
+            out.append(x)
+    return A.matmul(*out) if merged else None
+
+
+def _vector_diag(x: Node) -> bool:
+    """x is diag(v) of a column vector v (with more than one entry: a square diagonal)."""
+    return x.op == "diag" and x.args[0].shape[1].is_one and not x.args[0].shape[0].is_one
+
+
 def _power_of(x: Node):
     """(base, k) with x = base^k, k a nonzero integer: X^k, X⁻¹ (k = -1), (X^k)⁻¹, X⁻ᵀ
     (the base Xᵀ), and any other square factor (k = 1)."""
@@ -899,6 +920,8 @@ RULES = [
          inverse_of_transpose, "X: n x n; inv(X^T)"),
     Rule("diag-times-vector", "diag(a) b = a ∘ b", ("matmul",), diag_times_vector,
          "a, b: n; diag(a) b"),
+    Rule("diag-product", "diag(a) diag(b) = diag(a ∘ b)", ("matmul",), diag_product,
+         "a, b: n; B: n x n; B diag(a) diag(b) diag(exp(a))"),
     Rule("power-merge", "X X = X², X^a X^b = X^(a+b), X⁻ᵀ Xᵀ = I, L⁻ᵀ L⁻¹ = S⁻¹ (L = chol S)",
          ("matmul",), power_merge,
          "X, B: n x n; S: n x n spd; B X X X^2 X^T X^-T + inv(chol(S))^T inv(chol(S))"),
