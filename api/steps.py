@@ -24,7 +24,7 @@ derivation:
 """
 from __future__ import annotations
 
-from matd.core.expr import Node, walk
+from matd.core.expr import Node, walk_new
 
 MIN_WITHIN = 8    # a part used twice in one formula is named from this printed size
 MIN_ACROSS = 24   # a part shown in several steps is named from this printed size
@@ -35,14 +35,19 @@ def _roots(steps) -> list[Node]:
 
 
 def _taken(roots, names) -> set:
+    """The names the steps' formulas use: variables, dims, differentials (one walk over
+    all the formulas: a chain's steps share most of their nodes)."""
     out = set(names.values())
+    seen: set = set()
+    nodes: list = []
     for r in roots:
-        for n in walk(r):
-            if n.op == "var":
-                out.add(n.params[0])
-                out.update(f for d in n.shape for f in d.factors if isinstance(f, str))
-            elif n.op == "dvar":
-                out.add("d" + n.params[0])
+        walk_new(r, seen, nodes)
+    for n in nodes:
+        if n.op == "var":
+            out.add(n.params[0])
+            out.update(f for d in n.shape for f in d.factors if isinstance(f, str))
+        elif n.op == "dvar":
+            out.add("d" + n.params[0])
     return out
 
 

@@ -87,12 +87,20 @@ class Running:
         inputs are checked once, before anything is computed (unless the caller has
         checked them: ``inputs_checked``), and the results once, at the end; only when a
         result is not finite is the plan run again, step by step, to blame the first step
-        that made NaN or Inf out of finite values.  Inputs are never written into.
+        that made NaN or Inf out of finite values.  Inputs are never written into.  On a
+        lazy namespace (dask) the outputs are lazy arrays, unless ``check``: then they are
+        computed with every check in one pass (core/daskrun.py), as numpy arrays.
         """
         if xp is None:
             from matd.core.backend import namespace
             xp = namespace("cpu")[0]
         dtype = dtype or xp.float64
+        if check and is_lazy(xp):   # not a computation per input and per check
+            from matd.core.daskrun import Lazy, Work, compute
+            out, checks = self.lazy(env, xp, denv, dtype)
+            got = compute(Work(plans=[Lazy(self, xp, env, denv or {}, dtype, checks)]),
+                          dict(enumerate(out)))
+            return [got[i] for i in range(len(out))]
         import warnings
         with warnings.catch_warnings(), _linalg_raises(xp):   # trouble is reported below,
             warnings.simplefilter("ignore", RuntimeWarning)   # by name, not warned

@@ -287,18 +287,43 @@ def diag_times_vector(n: Node) -> Node | None:
 
 def diag_product(n: Node) -> Node | None:
     """diag(a) diag(b) = diag(a ∘ b) for vectors a, b: one pass merges every run of
-    diagonal factors (a Hessian through k nested entrywise functions has a run of k)."""
+    diagonal factors (a Hessian through k nested entrywise functions has a run of k).  A
+    run of more than _REASSOCIATE vectors is one ∘ chain in ``_rank`` order: the k terms of
+    such a Hessian then share their chains, which in the order they came are k different
+    permutations of the same factors (k² nodes)."""
     if "diag" not in _factor_ops(n):
         return None
-    out: list[Node] = []
-    merged = False
+    out: list = []          # factors, a run of diagonals as the list of its vectors
     for x in n.args:
-        if out and _vector_diag(x) and _vector_diag(out[-1]):
-            out[-1] = A.fn("diag", A.hadamard(out[-1].args[0], x.args[0]))
-            merged = True
+        if _vector_diag(x) and out and isinstance(out[-1], list):
+            out[-1].append(x.args[0])
+        else:
+            out.append([x.args[0]] if _vector_diag(x) else x)
+    if len(out) == len(n.args):
+        return None
+    return A.matmul(*(A.fn("diag", _entrywise_chain(x)) if isinstance(x, list) else x
+                      for x in out))
+
+
+def _entrywise_chain(vectors: list) -> Node:
+    """v₁ ∘ v₂ ∘ ⋯, in ``_rank`` order of the factors when there are many."""
+    if len(vectors) > A._REASSOCIATE:
+        vectors = sorted((f for v in vectors for f in _hadamard_factors(v)), key=_rank)
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = A.hadamard(out, v)
+    return out
+
+
+def _hadamard_factors(v: Node) -> list:
+    out, stack = [], [v]
+    while stack:
+        x = stack.pop()
+        if x.op == "hadamard":
+            stack += x.args[::-1]
         else:
             out.append(x)
-    return A.matmul(*out) if merged else None
+    return out
 
 
 def _vector_diag(x: Node) -> bool:
@@ -584,6 +609,20 @@ def _rebuild_monomial(c: float, f: dict, shape) -> Node:
     if top is None:
         return A.broadcast(scale, shape)
     return A.smul(scale, top)
+
+
+_RANKS: "weakref.WeakKeyDictionary[Node, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _rank(n: Node) -> tuple:
+    """(depth, size) of n's tree (saturating), memoized: the order of the factors of a long
+    ∘ chain (``diag_product``)."""
+    got = _RANKS.get(n)
+    if got is None:
+        ranks = [_rank(a) for a in n.args]
+        got = _RANKS[n] = (1 + max((r[0] for r in ranks), default=0),
+                           min(1 + sum(r[1] for r in ranks), 10 ** 9))
+    return got
 
 
 def _softmax_parts(f: dict):

@@ -267,3 +267,24 @@ def test_what_blocks_cannot_do_runs_on_the_general_path(tmp_path, watched, src):
     assert watched[2] == [False]
     ref, _ = derivatives(Source(src), ["X"], 1, Inputs(arrays={"X": arrays["X"]}))
     np.testing.assert_allclose(got["X"], ref["X"], rtol=1e-12, atol=1e-9)
+
+
+def test_plan_run_with_checks_on_dask_is_one_computation():
+    """Plan.run(check=True) on dask: the outputs computed with every check in one pass
+    (was one computation per input check and per result), as numpy arrays; a NaN input
+    is named as on numpy."""
+    prog = parse_program("X: m x d; w: d; sum(exp(X w))", given={"X": (M, D), "w": (D, 1)})
+    plan = Plan([prog.result], {"m": M, "d": D})
+    rng = np.random.default_rng(2)
+    X, w = rng.standard_normal((M, D)), rng.standard_normal((D, 1)) / D
+    for chunks in (-1, (ROWS, -1)):
+        with counting() as calls:
+            (got,) = plan.run({"X": da.from_array(X, chunks=chunks), "w": da.from_array(w)}, XP)
+        assert calls[0] == 1 and isinstance(got, np.ndarray), calls
+        np.testing.assert_allclose(got, [[np.exp(X @ w).sum()]], rtol=1e-12)
+    X[17, 3] = np.inf
+    with pytest.raises(MatdError) as e:
+        plan.run({"X": da.from_array(X, chunks=(ROWS, -1)), "w": da.from_array(w)}, XP)
+    with pytest.raises(MatdError) as ref:
+        plan.run({"X": X, "w": w}, NP)
+    assert e.value.message == ref.value.message
