@@ -617,12 +617,21 @@ _RANKS: "weakref.WeakKeyDictionary[Node, tuple]" = weakref.WeakKeyDictionary()
 def _rank(n: Node) -> tuple:
     """(depth, size) of n's tree (saturating), memoized: the order of the factors of a long
     ∘ chain (``diag_product``)."""
-    got = _RANKS.get(n)
-    if got is None:
-        ranks = [_rank(a) for a in n.args]
-        got = _RANKS[n] = (1 + max((r[0] for r in ranks), default=0),
-                           min(1 + sum(r[1] for r in ranks), 10 ** 9))
-    return got
+    stack = [n]            # children first, without recursion (nestings may be deep)
+    while stack:
+        m = stack[-1]
+        if m in _RANKS:
+            stack.pop()
+            continue
+        todo = [a for a in m.args if a not in _RANKS]
+        if todo:
+            stack += todo
+            continue
+        ranks = [_RANKS[a] for a in m.args]
+        _RANKS[m] = (1 + max((r[0] for r in ranks), default=0),
+                     min(1 + sum(r[1] for r in ranks), 10 ** 9))
+        stack.pop()
+    return _RANKS[n]
 
 
 def _softmax_parts(f: dict):
