@@ -189,7 +189,8 @@ class Blocks:
                 needed.add(j)
                 stack += steps[j].args
         order = sorted(needed)
-        wholes = sorted({j for i in order for j in steps[i].args if self.modes[j] != "block"})
+        wholes = sorted({j for i in order + sums for j in steps[i].args
+                         if self.modes[j] != "block"})
         inputs = [i for i in order if steps[i].kind == "input"]
         checked = [i for i in inputs if check and i not in flags]
         spread = [j for j in wholes if self.modes[j] == "spread"]
@@ -301,7 +302,7 @@ def _not_finite(np, a) -> bool:
 def _add_up(parts: list, count: int) -> tuple:
     """The totals of the first ``count`` shares of each block, and for the flags after
     them whether any block raised one."""
+    import numpy as np
     first = parts[0]
     sums = tuple(sum((p[k] for p in parts[1:]), first[k]) for k in range(count))
-    import numpy as np
     return sums + tuple(np.bool_(any(p[k] for p in parts)) for k in range(count, len(first)))

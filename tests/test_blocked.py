@@ -42,8 +42,8 @@ def test_the_column_holds_known_values_only():
 
 
 def _split(a, axis: int, n: int, k: int):
-    """a's part k (0 or 1) of a split after k … along ``axis`` of length n; a scalar, a
-    row or a column that broadcasts along it stays whole."""
+    """Part k (0: the first n // 2, 1: the rest) of a along ``axis`` of length n; a
+    scalar, a row or a column that broadcasts along it stays whole."""
     if a.shape[axis] != n:
         assert a.shape[axis] == 1, a.shape
         return a
